@@ -1,0 +1,39 @@
+using Gateway.Broker.Messages;
+
+namespace Gateway.Broker.Exchanges;
+
+/// <summary>
+/// A headers-exchange binding's match rule, read from its arguments as RabbitMQ 3.10 reads them. <c>x-match</c> is
+/// <c>all</c> (the default, also for unknown values), <c>any</c>, <c>all-with-x</c> or <c>any-with-x</c>. Binding
+/// keys starting with <c>x-</c> are ignored by <c>all</c>/<c>any</c> and compared by the <c>-with-x</c> forms;
+/// <c>x-match</c> itself is never compared. <c>all</c> with no keys matches every message; <c>any</c> with none matches
+/// nothing. Values compare as <see cref="HeaderValues.MatchEquals"/>.
+/// </summary>
+public sealed class HeadersPattern
+{
+    private readonly KeyValuePair<string, object?>[] _entries;
+    private readonly bool _all;
+
+    /// <summary>Reads the rule from binding arguments.</summary>
+    public HeadersPattern(IReadOnlyDictionary<string, object?>? arguments)
+    {
+        var mode = arguments is not null && arguments.TryGetValue("x-match", out var m) ? m as string : null;
+        _all = mode is not ("any" or "any-with-x");
+        var withX = mode is "all-with-x" or "any-with-x";
+        _entries = (arguments ?? new Dictionary<string, object?>())
+            .Where(kv => kv.Key != "x-match" && (withX || !kv.Key.StartsWith("x-", StringComparison.Ordinal)))
+            .ToArray();
+    }
+
+    /// <summary>True when a message with <paramref name="headers"/> matches.</summary>
+    public bool Matches(IReadOnlyDictionary<string, object?>? headers)
+    {
+        foreach (var (key, expected) in _entries)
+        {
+            var equal = headers is not null && headers.TryGetValue(key, out var actual) && HeaderValues.MatchEquals(expected, actual);
+            if (_all && !equal) return false;
+            if (!_all && equal) return true;
+        }
+        return _all;
+    }
+}

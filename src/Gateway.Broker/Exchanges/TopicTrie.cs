@@ -1,0 +1,107 @@
+using System.Runtime.InteropServices;
+
+namespace Gateway.Broker.Exchanges;
+
+/// <summary>
+/// Matches topic routing keys against binding patterns through a trie of words, as RabbitMQ's topic exchange.
+/// Words are separated by <c>.</c>; the empty key has no words, and empty words are words (<c>a..b</c> has three).
+/// <c>*</c> matches exactly one word, <c>#</c> zero or more. Immutable once built and safe for concurrent
+/// matching; matching allocates nothing (word lookup goes through a span-keyed view of each node's children).
+/// </summary>
+public sealed class TopicTrie<T> where T : class
+{
+    private sealed class Node
+    {
+        public Dictionary<string, Node>? Children;
+        public Dictionary<string, Node>.AlternateLookup<ReadOnlySpan<char>> Lookup;
+        public Node? Star;
+        public Node? Hash;
+        public List<T>? Targets;
+        public T[] Frozen = [];
+
+        public Node Child(string word)
+        {
+            switch (word)
+            {
+                case "*": return Star ??= new Node();
+                case "#": return Hash ??= new Node();
+            }
+            Children ??= new Dictionary<string, Node>(StringComparer.Ordinal);
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Children, word, out _);
+            return slot ??= new Node();
+        }
+
+        public void Freeze()
+        {
+            Frozen = Targets?.ToArray() ?? [];
+            Targets = null;
+            if (Children is not null)
+            {
+                Lookup = Children.GetAlternateLookup<ReadOnlySpan<char>>();
+                foreach (var child in Children.Values) child.Freeze();
+            }
+            Star?.Freeze();
+            Hash?.Freeze();
+        }
+    }
+
+    private readonly Node _root = new();
+
+    /// <summary>Builds a trie from (pattern, target) pairs.</summary>
+    public TopicTrie(IEnumerable<(string Pattern, T Target)> bindings)
+    {
+        foreach (var (pattern, target) in bindings)
+        {
+            var node = _root;
+            if (pattern.Length > 0)
+                foreach (var word in pattern.Split('.'))
+                    node = node.Child(word);
+            (node.Targets ??= []).Add(target);
+        }
+        _root.Freeze();
+    }
+
+    /// <summary>
+    /// Adds the target of every binding whose pattern matches <paramref name="routingKey"/> to <paramref name="results"/>.
+    /// A target bound by several matching patterns may be added more than once; callers de-duplicate.
+    /// </summary>
+    public void Match(string routingKey, List<T> results) =>
+        Match(_root, routingKey, routingKey.Length == 0 ? -1 : 0, results);
+
+    // `start` is the index of the first remaining word in `key`, or -1 when no words remain.
+    private static void Match(Node node, string key, int start, List<T> results)
+    {
+        while (true)
+        {
+            if (node.Hash is not null) MatchHash(node.Hash, key, start, results);
+            if (start < 0)
+            {
+                if (node.Frozen.Length > 0) results.AddRange(node.Frozen);
+                return;
+            }
+            var dot = key.IndexOf('.', start);
+            var word = dot < 0 ? key.AsSpan(start) : key.AsSpan(start, dot - start);
+            var next = dot < 0 ? -1 : dot + 1;
+            if (node.Star is not null)
+            {
+                if (node.Children is null) { node = node.Star; start = next; continue; }
+                Match(node.Star, key, next, results);
+            }
+            if (node.Children is null || !node.Lookup.TryGetValue(word, out var child)) return;
+            node = child;
+            start = next;
+        }
+    }
+
+    // A '#' node consumes zero, one, ... or all remaining words.
+    private static void MatchHash(Node hash, string key, int start, List<T> results)
+    {
+        while (true)
+        {
+            Match(hash, key, start, results);
+            if (start < 0) return;
+            var dot = key.IndexOf('.', start);
+            start = dot < 0 ? -1 : dot + 1;
+        }
+    }
+}

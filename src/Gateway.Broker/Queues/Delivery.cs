@@ -1,0 +1,10 @@
+using Gateway.Broker.Messages;
+
+namespace Gateway.Broker.Queues;
+
+/// <summary>A message handed to a consumer, awaiting acknowledgement (unless it was taken with auto-ack).</summary>
+/// <param name="Tag">Identifies the delivery for ack, nack and lease extension.</param>
+/// <param name="Message">The message; shared, immutable.</param>
+/// <param name="Redelivered">True when the message was delivered before and came back (AMQP's redelivered flag).</param>
+/// <param name="DeliveryCount">How many times the message has been delivered, this time included.</param>
+public readonly record struct Delivery(DeliveryTag Tag, Message Message, bool Redelivered, int DeliveryCount);

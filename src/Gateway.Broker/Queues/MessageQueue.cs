@@ -1,0 +1,411 @@
+using Gateway.Broker.Messages;
+using Gateway.Broker.Topology;
+
+namespace Gateway.Broker.Queues;
+
+/// <summary>
+/// A FIFO queue of messages with competing consumers, leases and acknowledgements. All state is guarded by the
+/// queue's own lock; nothing here waits on I/O while holding it (consumers read from their bounded buffers).
+/// </summary>
+/// <remarks>
+/// Ready messages live in two structures: <c>_ready</c>, in arrival order, and <c>_returned</c>, a heap of requeued
+/// messages ordered by their original position. Every delivered message was taken from the head, so a returned
+/// message always sorts before everything in <c>_ready</c>: the next message is the heap's minimum if there is one,
+/// else the head of <c>_ready</c>. Requeue therefore costs O(log n) and restores the original order.
+/// </remarks>
+public sealed class MessageQueue
+{
+    private const int ExpiredTagMemory = 65_536;
+
+    private readonly Lock _lock = new();
+    private readonly Queue<QueueEntry> _ready = new();
+    private readonly PriorityQueue<QueueEntry, long> _returned = new();
+    private readonly Dictionary<long, QueueEntry> _unacked = new();
+    private readonly List<QueueConsumer> _consumers = [];
+    private readonly HashSet<long> _expiredIds = [];
+    private readonly Queue<long> _expiredOrder = new();
+    private readonly LeaseTable _leases;
+    private int _nextConsumer;
+    private long _nextSequence;
+    private long _nextDeliveryId;
+    private long _readyBytes;
+    private bool _deleted;
+    private bool _hadConsumer;
+
+    private volatile int _readyCount;
+    private volatile int _unackedCount;
+    private volatile int _consumerCount;
+
+    internal MessageQueue(VirtualHost vhost, QueueDefinition definition, LeaseTable leases)
+    {
+        VirtualHost = vhost;
+        Definition = definition;
+        _leases = leases;
+        Incarnation = (ulong)Random.Shared.NextInt64() | 1UL;
+        Target = new RouteTarget(this);
+    }
+
+    /// <summary>The queue's declaration.</summary>
+    public QueueDefinition Definition { get; }
+    /// <summary>The queue's name.</summary>
+    public string Name => Definition.Name;
+    /// <summary>The vhost the queue lives in.</summary>
+    public VirtualHost VirtualHost { get; }
+    /// <summary>Random per queue instance; part of every delivery tag.</summary>
+    public ulong Incarnation { get; }
+    /// <summary>Messages waiting to be delivered.</summary>
+    public int MessagesReady => _readyCount;
+    /// <summary>Messages delivered and not yet acknowledged.</summary>
+    public int MessagesUnacknowledged => _unackedCount;
+    /// <summary>Active subscriptions (long-poll waiters are not counted).</summary>
+    public int ConsumerCount => _consumerCount;
+    /// <summary>Payload bytes of the ready messages.</summary>
+    public long MessageBytesReady => Interlocked.Read(ref _readyBytes);
+    /// <summary>True once the queue has been deleted.</summary>
+    public bool IsDeleted => Volatile.Read(ref _deleted);
+
+    internal RouteTarget Target { get; }
+
+    /// <summary>Appends a message. False when the queue has been deleted meanwhile.</summary>
+    internal bool Enqueue(Message message)
+    {
+        lock (_lock)
+        {
+            if (_deleted) return false;
+            var entry = new QueueEntry(message, ++_nextSequence);
+            _ready.Enqueue(entry);
+            _readyBytes += message.Body.Length;
+            if (_consumers.Count > 0) Dispatch();
+            UpdateCounts();
+            return true;
+        }
+    }
+
+    /// <summary>Takes up to <paramref name="max"/> ready messages, each leased for <paramref name="lease"/>.</summary>
+    public IReadOnlyList<Delivery> Take(int max, TimeSpan lease)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        lock (_lock)
+        {
+            if (_deleted || ReadyTotal == 0) return [];
+            var deadline = _leases.NowTicks + lease.Ticks;
+            var result = new List<Delivery>(Math.Min(max, ReadyTotal));
+            while (result.Count < max && ReadyTotal > 0)
+                result.Add(Deliver(TakeNext(), owner: null, deadline));
+            UpdateCounts();
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// Long-poll: takes up to <paramref name="max"/> messages, waiting up to <paramref name="wait"/> for the first.
+    /// </summary>
+    /// <remarks>
+    /// The cases, each handled below:
+    /// <list type="number">
+    /// <item>Messages are ready: answered at once, without waiting.</item>
+    /// <item>The wait elapses with nothing delivered: an empty answer.</item>
+    /// <item>A message arrives while waiting: the waiter, registered as a consumer with prefetch <paramref name="max"/>,
+    /// receives it; it is then detached and answers what it got (and anything that arrived with it).</item>
+    /// <item>The caller goes away (<paramref name="cancellationToken"/>) while waiting: the waiter is detached and
+    /// anything it was handed meanwhile goes back to its place in the queue; OperationCanceledException is thrown.</item>
+    /// <item>The queue is deleted while waiting: an empty answer.</item>
+    /// </list>
+    /// Deliveries answered are leased; if the caller cannot pass them on (its client went away before the answer was
+    /// written) it must <see cref="Nack"/> them with requeue so that they are not lost until the lease ends.
+    /// </remarks>
+    public async ValueTask<IReadOnlyList<Delivery>> GetAsync(int max, TimeSpan wait, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var immediate = Take(max, lease);
+        if (immediate.Count > 0 || wait <= TimeSpan.Zero || IsDeleted) return immediate;
+
+        var waiter = Subscribe(max, lease, isPull: true);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(wait);
+        try
+        {
+            await waiter.Deliveries.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The wait elapsed: fall through and answer whatever arrived in the meantime (usually nothing).
+        }
+        catch (OperationCanceledException)
+        {
+            var handed = Detach(waiter);
+            if (handed.Count > 0) Nack(handed.Select(d => d.Tag).ToList(), requeue: true);
+            throw;
+        }
+        return Detach(waiter);
+    }
+
+    /// <summary>Adds a subscription that receives up to <paramref name="prefetch"/> unacknowledged deliveries.</summary>
+    public QueueConsumer Subscribe(int prefetch, TimeSpan? lease = null) => Subscribe(prefetch, lease, isPull: false);
+
+    private QueueConsumer Subscribe(int prefetch, TimeSpan? lease, bool isPull)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
+        var consumer = new QueueConsumer(this, prefetch, lease, isPull);
+        lock (_lock)
+        {
+            if (_deleted)
+            {
+                consumer.EndReason = ConsumerEndReason.QueueDeleted;
+                consumer.Channel.Writer.TryComplete();
+                return consumer;
+            }
+            _consumers.Add(consumer);
+            if (!isPull) _hadConsumer = true;
+            Dispatch();
+            UpdateCounts();
+        }
+        return consumer;
+    }
+
+    /// <summary>
+    /// Ends a subscription. Its unacknowledged deliveries, including those still in its buffer, return to their
+    /// original positions, marked redelivered.
+    /// </summary>
+    /// <returns>True when the queue is auto-delete and this was its last consumer: the caller deletes the queue.</returns>
+    public bool Cancel(QueueConsumer consumer)
+    {
+        lock (_lock)
+        {
+            if (!_consumers.Remove(consumer)) return false;
+            consumer.EndReason = ConsumerEndReason.Cancelled;
+            consumer.Channel.Writer.TryComplete();
+            while (consumer.Channel.Reader.TryRead(out _)) { }
+            if (consumer.InFlight > 0)
+            {
+                var owned = _unacked.Values.Where(e => e.Owner == consumer).ToList();
+                foreach (var entry in owned) Requeue(entry);
+                consumer.InFlight = 0;
+            }
+            Dispatch();
+            UpdateCounts();
+            return Definition.AutoDelete && _hadConsumer && _consumerCount == 0 && !_deleted;
+        }
+    }
+
+    // Removes a long-poll waiter and hands over what it was given; those deliveries keep their leases.
+    private List<Delivery> Detach(QueueConsumer waiter)
+    {
+        var handed = new List<Delivery>();
+        lock (_lock)
+        {
+            _consumers.Remove(waiter);
+            waiter.Channel.Writer.TryComplete();
+            while (waiter.Channel.Reader.TryRead(out var delivery)) handed.Add(delivery);
+            foreach (var d in handed)
+                if (_unacked.TryGetValue(d.Tag.Id, out var entry)) entry.Owner = null;
+            waiter.InFlight = 0;
+            UpdateCounts();
+        }
+        return handed;
+    }
+
+    /// <summary>Acknowledges deliveries: all or none. Throws <see cref="BrokerException"/> naming the first bad tag.</summary>
+    public void Ack(IReadOnlyCollection<DeliveryTag> tags)
+    {
+        lock (_lock)
+        {
+            foreach (var entry in Resolve(tags)) Settle(entry);
+            Dispatch();
+            UpdateCounts();
+        }
+    }
+
+    /// <summary>
+    /// Rejects deliveries: all or none. With <paramref name="requeue"/> they return to their original positions,
+    /// marked redelivered; without, they are dropped.
+    /// </summary>
+    public void Nack(IReadOnlyCollection<DeliveryTag> tags, bool requeue)
+    {
+        lock (_lock)
+        {
+            foreach (var entry in Resolve(tags))
+            {
+                if (requeue) { Release(entry); Requeue(entry); }
+                else Settle(entry);
+            }
+            Dispatch();
+            UpdateCounts();
+        }
+    }
+
+    /// <summary>Extends the leases of pulled deliveries to <paramref name="lease"/> from now: all or none.</summary>
+    public void ExtendLeases(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
+    {
+        lock (_lock)
+        {
+            var entries = Resolve(tags);
+            foreach (var entry in entries)
+                if (entry.Owner is not null)
+                    throw BrokerException.Invalid($"Delivery '{new DeliveryTag(Incarnation, entry.DeliveryId)}' belongs to a subscription, not a lease.");
+            var deadline = _leases.NowTicks + lease.Ticks;
+            foreach (var entry in entries)
+            {
+                entry.LeaseDeadline = deadline;
+                _leases.Add(this, entry.DeliveryId, deadline);
+            }
+        }
+    }
+
+    /// <summary>Drops every ready message; unacknowledged ones stay. Returns how many were dropped.</summary>
+    public int Purge()
+    {
+        lock (_lock)
+        {
+            var count = ReadyTotal;
+            _ready.Clear();
+            _returned.Clear();
+            _readyBytes = 0;
+            UpdateCounts();
+            return count;
+        }
+    }
+
+    internal bool ExpireLease(long deliveryId, long nowTicks)
+    {
+        lock (_lock)
+        {
+            if (!_unacked.TryGetValue(deliveryId, out var entry) || entry.Owner is not null || entry.LeaseDeadline > nowTicks)
+                return false;
+            RememberExpired(deliveryId);
+            Requeue(entry);
+            Dispatch();
+            UpdateCounts();
+            return true;
+        }
+    }
+
+    /// <summary>Marks the queue deleted, ends its subscriptions and drops its messages. Returns the messages it held.</summary>
+    internal int MarkDeleted()
+    {
+        lock (_lock)
+        {
+            if (_deleted) return 0;
+            _deleted = true;
+            var count = ReadyTotal + _unacked.Count;
+            foreach (var consumer in _consumers)
+            {
+                consumer.EndReason = ConsumerEndReason.QueueDeleted;
+                consumer.Channel.Writer.TryComplete();
+            }
+            _consumers.Clear();
+            _ready.Clear();
+            _returned.Clear();
+            _unacked.Clear();
+            _readyBytes = 0;
+            UpdateCounts();
+            return count;
+        }
+    }
+
+    /// <summary>Whether there are no ready messages (for delete ifEmpty).</summary>
+    internal bool IsEmpty { get { lock (_lock) return ReadyTotal == 0; } }
+
+    private int ReadyTotal => _ready.Count + _returned.Count;
+
+    private QueueEntry TakeNext()
+    {
+        var entry = _returned.Count > 0 ? _returned.Dequeue() : _ready.Dequeue();
+        _readyBytes -= entry.Message.Body.Length;
+        return entry;
+    }
+
+    private Delivery Deliver(QueueEntry entry, QueueConsumer? owner, long leaseDeadline)
+    {
+        entry.DeliveryId = ++_nextDeliveryId;
+        entry.DeliveryCount++;
+        entry.Owner = owner;
+        entry.LeaseDeadline = leaseDeadline;
+        _unacked.Add(entry.DeliveryId, entry);
+        if (leaseDeadline != 0) _leases.Add(this, entry.DeliveryId, leaseDeadline);
+        return new Delivery(new DeliveryTag(Incarnation, entry.DeliveryId), entry.Message, entry.Redelivered, entry.DeliveryCount);
+    }
+
+    // Hands ready messages to consumers with room, round-robin. Called under the lock after anything that adds
+    // ready messages or frees consumer credit.
+    private void Dispatch()
+    {
+        while (ReadyTotal > 0 && _consumers.Count > 0)
+        {
+            QueueConsumer? chosen = null;
+            for (var i = 0; i < _consumers.Count; i++)
+            {
+                var candidate = _consumers[(_nextConsumer + i) % _consumers.Count];
+                if (candidate.InFlight < candidate.Prefetch)
+                {
+                    chosen = candidate;
+                    _nextConsumer = (_nextConsumer + i + 1) % _consumers.Count;
+                    break;
+                }
+            }
+            if (chosen is null) return;
+            var deadline = chosen.Lease is { } lease ? _leases.NowTicks + lease.Ticks : 0;
+            var delivery = Deliver(TakeNext(), chosen, deadline);
+            chosen.InFlight++;
+            // Cannot fail: the buffer holds at most Prefetch and InFlight counts everything in it.
+            chosen.Channel.Writer.TryWrite(delivery);
+        }
+    }
+
+    private List<QueueEntry> Resolve(IReadOnlyCollection<DeliveryTag> tags)
+    {
+        var entries = new List<QueueEntry>(tags.Count);
+        var seen = new HashSet<long>();
+        foreach (var tag in tags)
+        {
+            if (!seen.Add(tag.Id)) continue;
+            if (tag.Incarnation != Incarnation || !_unacked.TryGetValue(tag.Id, out var entry))
+            {
+                if (tag.Incarnation == Incarnation && _expiredIds.Contains(tag.Id))
+                    throw new BrokerException(BrokerError.LeaseExpired,
+                        $"The lease of delivery '{tag}' expired and its message returned to queue '{Name}'; it may have gone to another consumer.");
+                throw BrokerException.NotFound($"Unknown delivery tag '{tag}' for queue '{Name}': already settled, or never delivered from this queue.");
+            }
+            entries.Add(entry);
+        }
+        return entries;
+    }
+
+    private void Release(QueueEntry entry)
+    {
+        if (entry.Owner is { } owner) owner.InFlight--;
+        entry.Owner = null;
+    }
+
+    private void Settle(QueueEntry entry)
+    {
+        Release(entry);
+        _unacked.Remove(entry.DeliveryId);
+        entry.DeliveryId = 0;
+    }
+
+    private void Requeue(QueueEntry entry)
+    {
+        _unacked.Remove(entry.DeliveryId);
+        entry.DeliveryId = 0;
+        entry.Owner = null;
+        entry.Redelivered = true;
+        _returned.Enqueue(entry, entry.Sequence);
+        _readyBytes += entry.Message.Body.Length;
+    }
+
+    private void RememberExpired(long deliveryId)
+    {
+        if (_expiredOrder.Count >= ExpiredTagMemory) _expiredIds.Remove(_expiredOrder.Dequeue());
+        _expiredIds.Add(deliveryId);
+        _expiredOrder.Enqueue(deliveryId);
+    }
+
+    private void UpdateCounts()
+    {
+        _readyCount = ReadyTotal;
+        _unackedCount = _unacked.Count;
+        var consumers = 0;
+        foreach (var c in _consumers) if (!c.IsPull) consumers++;
+        _consumerCount = consumers;
+    }
+}
