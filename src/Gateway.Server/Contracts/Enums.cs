@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+
+namespace Gateway.Server.Contracts;
+
+/// <summary>How a payload is written in JSON.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<PayloadEncoding>))]
+public enum PayloadEncoding
+{
+    /// <summary>The payload is the UTF-8 text itself.</summary>
+    [JsonStringEnumMemberName("string")] String,
+    /// <summary>The payload is base64 (RFC 4648) of the bytes.</summary>
+    [JsonStringEnumMemberName("base64")] Base64,
+}
+
+/// <summary>Whether deliveries must be acknowledged.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<AckMode>))]
+public enum AckMode
+{
+    /// <summary>Deliveries are leased until acked, nacked or the lease ends.</summary>
+    [JsonStringEnumMemberName("manual")] Manual,
+    /// <summary>Deliveries are acknowledged once the response carrying them has been written.</summary>
+    [JsonStringEnumMemberName("auto")] Auto,
+}
+
+/// <summary>AMQP exchange types.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ExchangeKind>))]
+public enum ExchangeKind
+{
+    /// <summary>Exact routing-key match.</summary>
+    [JsonStringEnumMemberName("direct")] Direct,
+    /// <summary>Every bound destination.</summary>
+    [JsonStringEnumMemberName("fanout")] Fanout,
+    /// <summary>Dot-separated word patterns: <c>*</c> one word, <c>#</c> zero or more.</summary>
+    [JsonStringEnumMemberName("topic")] Topic,
+    /// <summary>Header matching by <c>x-match</c>.</summary>
+    [JsonStringEnumMemberName("headers")] Headers,
+}
+
+/// <summary>What a binding leads to.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<DestinationKind>))]
+public enum DestinationKind
+{
+    /// <summary>A queue.</summary>
+    [JsonStringEnumMemberName("queue")] Queue,
+    /// <summary>An exchange.</summary>
+    [JsonStringEnumMemberName("exchange")] Exchange,
+}

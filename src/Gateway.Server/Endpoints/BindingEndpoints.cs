@@ -1,0 +1,66 @@
+using Gateway.Broker;
+using Gateway.Broker.Topology;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Gateway.Server.Endpoints;
+
+internal static class BindingEndpoints
+{
+    public static void MapBindingEndpoints(this RouteGroupBuilder api)
+    {
+        var bindings = api.MapGroup("/vhosts/{vhost}/bindings").WithTags("Bindings");
+
+        bindings.MapGet("", (string vhost, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                return TypedResults.Ok(v.ListBindings().Select(b => ToInfo(v, b)).ToList());
+            })
+            .WithName("ListBindings").WithSummary("List bindings").ProducesProblem(StatusCodes.Status404NotFound);
+
+        bindings.MapGet("/{id}", Results<Ok<BindingInfo>, ProblemHttpResult> (string vhost, string id, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                return v.GetBinding(id) is { } b ? TypedResults.Ok(ToInfo(v, b)) : Problems.NotFound($"No binding '{id}' in vhost '{vhost}'.");
+            })
+            .WithName("GetBinding").WithSummary("Read a binding").ProducesProblem(StatusCodes.Status404NotFound);
+
+        bindings.MapPost("", Results<Created<BindingInfo>, Ok<BindingInfo>> (string vhost, BindingRequest request, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                var type = request.DestinationType == DestinationKind.Queue ? BindingDestinationType.Queue : BindingDestinationType.Exchange;
+                var destination = type == BindingDestinationType.Exchange ? MessageMapping.ExchangeName(request.Destination) : request.Destination;
+                var (binding, outcome) = v.Bind(new Binding(MessageMapping.ExchangeName(request.Source), destination, type, request.RoutingKey, request.Arguments));
+                var info = ToInfo(v, binding);
+                return outcome == DeclareOutcome.Created
+                    ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/bindings/{binding.Id}", info)
+                    : TypedResults.Ok(info);
+            })
+            .Validate<BindingRequest>()
+            .WithName("CreateBinding").WithSummary("Bind an exchange to a queue or exchange (idempotent)")
+            .WithDescription("201 with the binding and its stable id when created; 200 with the same id when it already existed; " +
+                             "403 for the default exchange (it is bound to every queue implicitly); 404 when the source or destination is missing.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
+
+        bindings.MapDelete("/{id}", (string vhost, string id, MessageBroker broker) =>
+            {
+                broker.RequireVhost(vhost).Unbind(id);
+                return TypedResults.NoContent();
+            })
+            .WithName("DeleteBinding").WithSummary("Unbind")
+            .WithDescription("An auto-delete source exchange left without bindings is deleted with it.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+    }
+
+    private static BindingInfo ToInfo(VirtualHost vhost, Binding b) => new()
+    {
+        Id = b.Id,
+        Vhost = vhost.Name,
+        Source = MessageMapping.ApiExchangeName(b.Source),
+        Destination = b.DestinationType == BindingDestinationType.Exchange ? MessageMapping.ApiExchangeName(b.Destination) : b.Destination,
+        DestinationType = b.DestinationType == BindingDestinationType.Queue ? DestinationKind.Queue : DestinationKind.Exchange,
+        RoutingKey = b.RoutingKey,
+        Arguments = b.Arguments ?? new Dictionary<string, object?>(),
+    };
+}

@@ -1,0 +1,102 @@
+using Gateway.Broker;
+using Gateway.Broker.Queues;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Gateway.Server.Endpoints;
+
+internal static class ConsumeEndpoints
+{
+    public static void MapConsumeEndpoints(this RouteGroupBuilder api)
+    {
+        var queues = api.MapGroup("/vhosts/{vhost}/queues/{queue}").WithTags("Consuming");
+
+        queues.MapPost("/get", async (string vhost, string queue, GetRequest? request, MessageBroker broker,
+                IHostApplicationLifetime lifetime, HttpContext http) =>
+            {
+                request ??= new GetRequest();
+                var q = RequireQueue(broker, vhost, queue);
+                var deliveries = await PullAsync(q, request.Max, request.WaitSeconds, request.LeaseSeconds, lifetime, http);
+                return new DeliveryListResult(q, deliveries, request.AckMode);
+            })
+            .Validate<GetRequest>()
+            .WithName("Get").WithSummary("Pull messages, long-polling while the queue is empty")
+            .WithDescription("Answers up to 'max' deliveries at once when messages are ready; otherwise waits up to 'waitSeconds' for the " +
+                             "first and answers what arrived (an empty list when nothing did, or when the server is shutting down). " +
+                             "Manual deliveries are leased for 'leaseSeconds': unless acked, nacked or extended by then, they return to the queue. " +
+                             "If the client goes away before the answer is written, the messages return to the queue at once.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        queues.MapPost("/messages/next", async (string vhost, string queue, int? wait, AckMode? ackMode, int? leaseSeconds,
+                MessageBroker broker, IHostApplicationLifetime lifetime, HttpContext http) =>
+            {
+                var q = RequireQueue(broker, vhost, queue);
+                var waitSeconds = wait ?? 0;
+                var lease = leaseSeconds ?? Limits.DefaultLeaseSeconds;
+                if (waitSeconds is < 0 or > Limits.MaxWaitSeconds)
+                    throw new BrokerException(BrokerError.InvalidArgument, $"'wait' must be from 0 to {Limits.MaxWaitSeconds} seconds.");
+                if (lease is < 1 or > Limits.MaxLeaseSeconds)
+                    throw new BrokerException(BrokerError.InvalidArgument, $"'leaseSeconds' must be from 1 to {Limits.MaxLeaseSeconds}.");
+                var deliveries = await PullAsync(q, 1, waitSeconds, lease, lifetime, http);
+                return new RawDeliveryResult(q, deliveries, ackMode ?? AckMode.Manual);
+            })
+            .WithName("GetRawNext").WithSummary("Pull one message as a raw body")
+            .WithDescription("The body is the payload; the delivery tag, redelivered flag, delivery count, exchange, routing key and " +
+                             "properties come as Amqp-* headers (see PublishRaw). 204 when no message arrived within 'wait' seconds.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+
+        queues.MapPost("/ack", (string vhost, string queue, AckRequest request, MessageBroker broker) =>
+            {
+                RequireQueue(broker, vhost, queue).Ack(ParseTags(request.DeliveryTags));
+                return TypedResults.NoContent();
+            })
+            .Validate<AckRequest>()
+            .WithName("Ack").WithSummary("Acknowledge deliveries")
+            .WithDescription("All or none: if any tag is unknown (404) or its lease expired (410), nothing is acknowledged.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
+
+        queues.MapPost("/nack", (string vhost, string queue, NackRequest request, MessageBroker broker) =>
+            {
+                RequireQueue(broker, vhost, queue).Nack(ParseTags(request.DeliveryTags), request.Requeue);
+                return TypedResults.NoContent();
+            })
+            .Validate<NackRequest>()
+            .WithName("Nack").WithSummary("Reject deliveries, requeueing them or not")
+            .WithDescription("requeue=true (default) puts the messages back at their original positions, marked redelivered; requeue=false drops them. " +
+                             "All or none, as ack.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
+
+        queues.MapPost("/extend", (string vhost, string queue, ExtendRequest request, MessageBroker broker) =>
+            {
+                RequireQueue(broker, vhost, queue).ExtendLeases(ParseTags(request.DeliveryTags), TimeSpan.FromSeconds(request.LeaseSeconds));
+                return TypedResults.NoContent();
+            })
+            .Validate<ExtendRequest>()
+            .WithName("ExtendLeases").WithSummary("Extend the leases of pulled deliveries")
+            .WithDescription("Each lease is set to 'leaseSeconds' from now. All or none, as ack.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
+    }
+
+    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue) =>
+        broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+
+    private static List<DeliveryTag> ParseTags(List<string> tags) =>
+        tags.Select(t => DeliveryTag.TryParse(t, out var tag) ? tag : throw new BrokerException(BrokerError.InvalidArgument, $"'{t}' is not a delivery tag.")).ToList();
+
+    // Client gone while waiting: the engine puts back anything handed over and the cancellation propagates (nothing is
+    // written). Server shutting down: an empty answer, so that clients retry elsewhere or later.
+    private static async Task<IReadOnlyList<Delivery>> PullAsync(MessageQueue queue, int max, int waitSeconds, int leaseSeconds,
+        IHostApplicationLifetime lifetime, HttpContext http)
+    {
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        try
+        {
+            return await queue.GetAsync(max, TimeSpan.FromSeconds(waitSeconds), TimeSpan.FromSeconds(leaseSeconds), cancellation.Token);
+        }
+        catch (OperationCanceledException) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            return [];
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using Gateway.Broker;
+using Gateway.Broker.Exchanges;
+using Gateway.Broker.Topology;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Gateway.Server.Endpoints;
+
+internal static class ExchangeEndpoints
+{
+    public static void MapExchangeEndpoints(this RouteGroupBuilder api)
+    {
+        var exchanges = api.MapGroup("/vhosts/{vhost}/exchanges").WithTags("Exchanges");
+
+        exchanges.MapGet("", (string vhost, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                return TypedResults.Ok(v.ListExchanges().Select(x => ToInfo(v, x)).ToList());
+            })
+            .WithName("ListExchanges").WithSummary("List exchanges").ProducesProblem(StatusCodes.Status404NotFound);
+
+        exchanges.MapGet("/{exchange}", Results<Ok<ExchangeInfo>, ProblemHttpResult> (string vhost, string exchange, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                return v.GetExchange(MessageMapping.ExchangeName(exchange)) is { } x
+                    ? TypedResults.Ok(ToInfo(v, x))
+                    : Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'.");
+            })
+            .WithName("GetExchange").WithSummary("Read an exchange").ProducesProblem(StatusCodes.Status404NotFound);
+
+        exchanges.MapPut("/{exchange}", Results<Created<ExchangeInfo>, Ok<ExchangeInfo>> (string vhost, string exchange, ExchangeDeclareRequest request, MessageBroker broker) =>
+            {
+                var v = broker.RequireVhost(vhost);
+                var definition = new ExchangeDefinition(MessageMapping.ExchangeName(exchange), ToEngine(request.Type), request.Durable,
+                    request.AutoDelete, request.Internal, request.Arguments);
+                var outcome = v.DeclareExchange(definition);
+                var info = ToInfo(v, definition);
+                return outcome == DeclareOutcome.Created
+                    ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/exchanges/{Uri.EscapeDataString(exchange)}", info)
+                    : TypedResults.Ok(info);
+            })
+            .Validate<ExchangeDeclareRequest>()
+            .WithName("DeclareExchange").WithSummary("Declare an exchange (idempotent)")
+            .WithDescription("201 when created; 200 when an equivalent exchange exists; 409 when one exists with a different definition " +
+                             "(nothing changes); 403 for new names starting with 'amq.' and for the default exchange.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+
+        exchanges.MapDelete("/{exchange}", (string vhost, string exchange, bool? ifUnused, MessageBroker broker) =>
+            {
+                broker.RequireVhost(vhost).DeleteExchange(MessageMapping.ExchangeName(exchange), ifUnused ?? false);
+                return TypedResults.NoContent();
+            })
+            .WithName("DeleteExchange").WithSummary("Delete an exchange and its bindings")
+            .WithDescription("With ifUnused=true, refuses (409) while the exchange is the source of any binding.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+    }
+
+    private static ExchangeType ToEngine(ExchangeKind kind) => kind switch
+    {
+        ExchangeKind.Direct => ExchangeType.Direct,
+        ExchangeKind.Fanout => ExchangeType.Fanout,
+        ExchangeKind.Topic => ExchangeType.Topic,
+        _ => ExchangeType.Headers,
+    };
+
+    private static ExchangeKind ToApi(ExchangeType type) => type switch
+    {
+        ExchangeType.Direct => ExchangeKind.Direct,
+        ExchangeType.Fanout => ExchangeKind.Fanout,
+        ExchangeType.Topic => ExchangeKind.Topic,
+        _ => ExchangeKind.Headers,
+    };
+
+    private static ExchangeInfo ToInfo(VirtualHost vhost, ExchangeDefinition x) => new()
+    {
+        Name = MessageMapping.ApiExchangeName(x.Name),
+        Vhost = vhost.Name,
+        Type = ToApi(x.Type),
+        Durable = x.Durable,
+        AutoDelete = x.AutoDelete,
+        Internal = x.Internal,
+        Arguments = x.Arguments ?? new Dictionary<string, object?>(),
+    };
+}

@@ -1,0 +1,145 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Gateway.Broker;
+using Gateway.Broker.Messages;
+using Gateway.Broker.Topology;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Endpoints;
+
+internal static class PublishEndpoints
+{
+    private static readonly PublishResult RoutedToOne = new() { Routed = true, Queues = 1 };
+    private static readonly PublishResult Unrouted = new() { Routed = false, Queues = 0 };
+
+    public static void MapPublishEndpoints(this RouteGroupBuilder api)
+    {
+        var publish = api.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing");
+
+        publish.MapPost("/publish", Results<Ok<PublishResult>, ProblemHttpResult> (string vhost, string exchange, PublishRequest request,
+                MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
+            {
+                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                if (MessageMapping.PayloadSize(request) > limits.Value.MaxMessageBytes) return TooLarge(limits.Value);
+                var name = MessageMapping.ExchangeName(exchange);
+                var outcome = v.Publish(name, MessageMapping.ToMessage(name, request));
+                if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
+                if (!outcome.Routed && request.Mandatory)
+                    return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
+                return TypedResults.Ok(ToResult(outcome, request.Mandatory));
+            })
+            .Validate<PublishRequest>()
+            .WithName("Publish").WithSummary("Publish a message (JSON envelope)")
+            .WithDescription("The answer is the publisher confirm. A mandatory message that no queue takes answers 422 " +
+                             "(type urn:gateway:problem:unroutable); a non-mandatory one answers 200 with routed=false.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+
+        publish.MapPost("/publish/batch", Results<Ok<BatchPublishResponse>, ProblemHttpResult> (string vhost, string exchange,
+                BatchPublishRequest request, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
+            {
+                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                var name = MessageMapping.ExchangeName(exchange);
+                if (Refusal(Probe(v, name), vhost, exchange) is { } refused) return refused;
+                for (var i = 0; i < request.Messages.Count; i++)
+                    if (MessageMapping.PayloadSize(request.Messages[i]) > limits.Value.MaxMessageBytes)
+                        return Problems.TooLarge($"Message {i} is larger than {limits.Value.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes); nothing was published.");
+                var results = new List<PublishResult>(request.Messages.Count);
+                foreach (var message in request.Messages)
+                {
+                    var outcome = v.Publish(name, MessageMapping.ToMessage(name, message));
+                    if (Refusal(outcome, vhost, exchange) is { } gone) return gone; // deleted meanwhile
+                    results.Add(ToResult(outcome, message.Mandatory));
+                }
+                return TypedResults.Ok(new BatchPublishResponse { Results = results });
+            })
+            .Validate<BatchPublishRequest>()
+            .WithName("PublishBatch").WithSummary("Publish several messages")
+            .WithDescription("All messages are validated first: one invalid message refuses the whole batch and nothing is published. " +
+                             "Then each is published in order and answered by one confirm, in order; a mandatory message that no queue took has returned=true.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+
+        publish.MapPost("/messages", async Task<Results<Ok<PublishResult>, ProblemHttpResult>> (string vhost, string exchange, string? routingKey,
+                bool? mandatory, HttpRequest http, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
+            {
+                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                routingKey ??= "";
+                if (Names.ValidateRoutingKey(routingKey) is { } keyError) return Problems.BadRequest($"'routingKey' {keyError}.");
+                var max = limits.Value.MaxMessageBytes;
+                if (http.ContentLength > max) return TooLarge(limits.Value);
+                var properties = RawHeaders.Read(http.Headers, out var headerError);
+                if (headerError is not null) return Problems.BadRequest(headerError);
+                var body = await ReadBodyAsync(http.BodyReader, max, http.HttpContext.RequestAborted);
+                if (body is null) return TooLarge(limits.Value);
+                var name = MessageMapping.ExchangeName(exchange);
+                var outcome = v.Publish(name, new Message(name, routingKey, properties, body));
+                if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
+                if (!outcome.Routed && mandatory == true)
+                    return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{routingKey}'.");
+                return TypedResults.Ok(ToResult(outcome, mandatory == true));
+            })
+            .Accepts<byte[]>("application/octet-stream", "*/*")
+            .WithName("PublishRaw").WithSummary("Publish a raw body as the payload")
+            .WithDescription("The body is the payload, byte for byte. Content-Type and Content-Encoding become the message's; other properties come " +
+                             "from Amqp-Delivery-Mode, Amqp-Priority, Amqp-Correlation-Id, Amqp-Reply-To, Amqp-Expiration, Amqp-Message-Id, " +
+                             "Amqp-Timestamp, Amqp-Type, Amqp-User-Id, Amqp-App-Id, and Amqp-Header-{name} for application headers (string values). " +
+                             "Values are percent-decoded. mandatory=true answers 422 when no queue takes the message.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+    }
+
+    private static ProblemHttpResult? Target(MessageBroker broker, string vhost, string exchange, out VirtualHost v)
+    {
+        v = broker.GetVhost(vhost)!;
+        return v is null ? Problems.NotFound($"No vhost '{vhost}'.") : null;
+    }
+
+    private static PublishOutcome Probe(VirtualHost v, string exchange) => v.GetExchange(exchange) switch
+    {
+        null => new(PublishStatus.ExchangeNotFound, 0),
+        { Internal: true } => new(PublishStatus.ExchangeInternal, 0),
+        _ => new(PublishStatus.Ok, 0),
+    };
+
+    private static ProblemHttpResult? Refusal(PublishOutcome outcome, string vhost, string exchange) => outcome.Status switch
+    {
+        PublishStatus.ExchangeNotFound => Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'."),
+        PublishStatus.ExchangeInternal => Problems.Forbidden($"Exchange '{exchange}' is internal: only other exchanges may route to it."),
+        _ => null,
+    };
+
+    private static PublishResult ToResult(PublishOutcome outcome, bool mandatory) => outcome.Queues switch
+    {
+        1 => RoutedToOne,
+        0 when !mandatory => Unrouted,
+        _ => new PublishResult { Routed = outcome.Routed, Queues = outcome.Queues, Returned = mandatory && !outcome.Routed },
+    };
+
+    private static ProblemHttpResult TooLarge(GatewayLimitsOptions limits) =>
+        Problems.TooLarge($"The message is larger than {limits.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes).");
+
+    // Reads the whole body, or returns null once it exceeds `max` bytes.
+    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, int max, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (buffer.Length > max)
+            {
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                return null;
+            }
+            if (result.IsCompleted)
+            {
+                var body = buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return body;
+            }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}

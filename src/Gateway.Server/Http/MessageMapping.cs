@@ -1,0 +1,106 @@
+using System.Buffers.Text;
+using System.Text;
+using Gateway.Broker;
+using Gateway.Broker.Messages;
+using Gateway.Broker.Queues;
+using Gateway.Server.Contracts;
+
+namespace Gateway.Server.Http;
+
+/// <summary>Conversions between the API's message shapes and the engine's.</summary>
+internal static class MessageMapping
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>The engine's name for an exchange in a URL: <c>amq.default</c> is the default exchange "".</summary>
+    public static string ExchangeName(string routeName) => routeName == Names.DefaultExchangeAlias ? "" : routeName;
+
+    /// <summary>The API's name for an engine exchange name.</summary>
+    public static string ApiExchangeName(string name) => name.Length == 0 ? Names.DefaultExchangeAlias : name;
+
+    /// <summary>Payload size in bytes once decoded (the request was validated, so the encoding is well-formed).</summary>
+    public static long PayloadSize(PublishRequest request) => request.PayloadEncoding == PayloadEncoding.Base64
+        ? Base64.IsValid(request.Payload, out var length) ? length : 0
+        : Encoding.UTF8.GetByteCount(request.Payload);
+
+    public static Message ToMessage(string exchange, PublishRequest request)
+    {
+        var body = request.PayloadEncoding == PayloadEncoding.Base64
+            ? Convert.FromBase64String(request.Payload)
+            : Encoding.UTF8.GetBytes(request.Payload);
+        return new Message(exchange, request.RoutingKey, ToProperties(request.Properties), body);
+    }
+
+    public static MessageProperties ToProperties(MessagePropertiesDto? dto) => dto is null ? MessageProperties.Empty : new MessageProperties
+    {
+        ContentType = dto.ContentType,
+        ContentEncoding = dto.ContentEncoding,
+        Headers = dto.Headers,
+        DeliveryMode = (byte?)dto.DeliveryMode,
+        Priority = (byte?)dto.Priority,
+        CorrelationId = dto.CorrelationId,
+        ReplyTo = dto.ReplyTo,
+        Expiration = dto.Expiration,
+        MessageId = dto.MessageId,
+        Timestamp = dto.Timestamp,
+        Type = dto.Type,
+        UserId = dto.UserId,
+        AppId = dto.AppId,
+    };
+
+    public static MessagePropertiesDto ToDto(MessageProperties p) => new()
+    {
+        ContentType = p.ContentType,
+        ContentEncoding = p.ContentEncoding,
+        Headers = p.Headers,
+        DeliveryMode = p.DeliveryMode,
+        Priority = p.Priority,
+        CorrelationId = p.CorrelationId,
+        ReplyTo = p.ReplyTo,
+        Expiration = p.Expiration,
+        MessageId = p.MessageId,
+        Timestamp = p.Timestamp,
+        Type = p.Type,
+        UserId = p.UserId,
+        AppId = p.AppId,
+    };
+
+    public static DeliveryDto ToDto(Delivery delivery)
+    {
+        var message = delivery.Message;
+        var (payload, encoding) = EncodePayload(message.Body.Span);
+        return new DeliveryDto
+        {
+            DeliveryTag = delivery.Tag.ToString(),
+            Redelivered = delivery.Redelivered,
+            DeliveryCount = delivery.DeliveryCount,
+            Exchange = ApiExchangeName(message.Exchange),
+            RoutingKey = message.RoutingKey,
+            Properties = ToDto(message.Properties),
+            Payload = payload,
+            PayloadEncoding = encoding,
+        };
+    }
+
+    /// <summary>Text when the bytes are valid UTF-8, else base64.</summary>
+    public static (string Payload, PayloadEncoding Encoding) EncodePayload(ReadOnlySpan<byte> body)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(body)) return (StrictUtf8.GetString(body), PayloadEncoding.String);
+        return (Convert.ToBase64String(body), PayloadEncoding.Base64);
+    }
+
+    /// <summary>True when the string is well-formed UTF-16 (no lone surrogates), i.e. encodable as UTF-8.</summary>
+    public static bool IsWellFormed(string? s)
+    {
+        if (s is null) return true;
+        try
+        {
+            StrictUtf8.GetByteCount(s);
+            return true;
+        }
+        catch (EncoderFallbackException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text;
+using Gateway.Broker.Messages;
+using Microsoft.Extensions.Primitives;
+
+namespace Gateway.Server.Http;
+
+/// <summary>
+/// AMQP properties carried as HTTP headers by the raw publish and raw pull endpoints. <c>Content-Type</c> and
+/// <c>Content-Encoding</c> map to themselves; the others are <c>Amqp-*</c>; application headers are
+/// <c>Amqp-Header-{name}</c> (string values). Values are percent-encoded UTF-8 (RFC 3986) where they contain
+/// anything but printable ASCII or '%'; plain ASCII travels as is.
+/// </summary>
+internal static class RawHeaders
+{
+    public const string DeliveryMode = "Amqp-Delivery-Mode";
+    public const string Priority = "Amqp-Priority";
+    public const string CorrelationId = "Amqp-Correlation-Id";
+    public const string ReplyTo = "Amqp-Reply-To";
+    public const string Expiration = "Amqp-Expiration";
+    public const string MessageId = "Amqp-Message-Id";
+    public const string Timestamp = "Amqp-Timestamp";
+    public const string Type = "Amqp-Type";
+    public const string UserId = "Amqp-User-Id";
+    public const string AppId = "Amqp-App-Id";
+    public const string HeaderPrefix = "Amqp-Header-";
+    public const string DeliveryTag = "Amqp-Delivery-Tag";
+    public const string Redelivered = "Amqp-Redelivered";
+    public const string DeliveryCount = "Amqp-Delivery-Count";
+    public const string Exchange = "Amqp-Exchange";
+    public const string RoutingKey = "Amqp-Routing-Key";
+
+    /// <summary>Reads the properties from request headers; returns an error text when a value is malformed.</summary>
+    public static MessageProperties Read(IHeaderDictionary headers, out string? error)
+    {
+        error = null;
+        Dictionary<string, object?>? appHeaders = null;
+        foreach (var (name, value) in headers)
+        {
+            if (!name.StartsWith(HeaderPrefix, StringComparison.OrdinalIgnoreCase) || name.Length == HeaderPrefix.Length) continue;
+            (appHeaders ??= new(StringComparer.Ordinal))[Decode(name[HeaderPrefix.Length..]).ToLowerInvariant()] = Decode(value.ToString());
+        }
+        var properties = new MessageProperties
+        {
+            ContentType = Text(headers.ContentType),
+            ContentEncoding = Text(headers.ContentEncoding),
+            Headers = appHeaders,
+            DeliveryMode = Number(headers, DeliveryMode, 1, 2, ref error) is { } mode ? (byte)mode : null,
+            Priority = Number(headers, Priority, 0, 255, ref error) is { } priority ? (byte)priority : null,
+            CorrelationId = Text(headers[CorrelationId]),
+            ReplyTo = Text(headers[ReplyTo]),
+            Expiration = Number(headers, Expiration, 0, int.MaxValue, ref error)?.ToString(CultureInfo.InvariantCulture),
+            MessageId = Text(headers[MessageId]),
+            Timestamp = Number(headers, Timestamp, 0, long.MaxValue, ref error),
+            Type = Text(headers[Type]),
+            UserId = Text(headers[UserId]),
+            AppId = Text(headers[AppId]),
+        };
+        foreach (var text in new[] { properties.ContentType, properties.ContentEncoding, properties.CorrelationId, properties.ReplyTo,
+                     properties.MessageId, properties.Type, properties.UserId, properties.AppId })
+            if (text is not null && Encoding.UTF8.GetByteCount(text) > 255)
+                error ??= "AMQP property headers must be at most 255 bytes of UTF-8.";
+        return properties;
+    }
+
+    /// <summary>Writes the properties to response headers.</summary>
+    public static void Write(IHeaderDictionary headers, MessageProperties p)
+    {
+        headers.ContentType = p.ContentType ?? "application/octet-stream";
+        if (p.ContentEncoding is not null) headers.ContentEncoding = Encode(p.ContentEncoding);
+        Set(headers, DeliveryMode, p.DeliveryMode?.ToString(CultureInfo.InvariantCulture));
+        Set(headers, Priority, p.Priority?.ToString(CultureInfo.InvariantCulture));
+        Set(headers, CorrelationId, p.CorrelationId);
+        Set(headers, ReplyTo, p.ReplyTo);
+        Set(headers, Expiration, p.Expiration);
+        Set(headers, MessageId, p.MessageId);
+        Set(headers, Timestamp, p.Timestamp?.ToString(CultureInfo.InvariantCulture));
+        Set(headers, Type, p.Type);
+        Set(headers, UserId, p.UserId);
+        Set(headers, AppId, p.AppId);
+        if (p.Headers is null) return;
+        foreach (var (name, value) in p.Headers)
+            headers[HeaderPrefix + Encode(name)] = Encode(value switch
+            {
+                null => "",
+                string s => s,
+                bool b => b ? "true" : "false",
+                long l => l.ToString(CultureInfo.InvariantCulture),
+                double d => d.ToString("R", CultureInfo.InvariantCulture),
+                byte[] bytes => Convert.ToBase64String(bytes),
+                _ => value.ToString() ?? "",
+            });
+    }
+
+    public static void Set(IHeaderDictionary headers, string name, string? value)
+    {
+        if (value is not null) headers[name] = Encode(value);
+    }
+
+    public static string Encode(string value)
+    {
+        foreach (var c in value)
+            if (c is < ' ' or > '~' or '%') return Uri.EscapeDataString(value);
+        return value;
+    }
+
+    private static string Decode(string value) => value.Contains('%') ? Uri.UnescapeDataString(value) : value;
+
+    private static string? Text(StringValues value) => StringValues.IsNullOrEmpty(value) ? null : Decode(value.ToString());
+
+    private static long? Number(IHeaderDictionary headers, string name, long min, long max, ref string? error)
+    {
+        var raw = headers[name];
+        if (StringValues.IsNullOrEmpty(raw)) return null;
+        if (long.TryParse(raw.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max) return n;
+        error ??= $"Header '{name}' must be an integer from {min} to {max}.";
+        return null;
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Gateway.Server.Http;
+
+/// <summary>Whether the gateway is ready for traffic. Start-up work (such as recovery) flips it when done.</summary>
+public sealed class ReadinessState
+{
+    private volatile string? _notReadyReason = "starting";
+
+    /// <summary>True once start-up has finished.</summary>
+    public bool IsReady => _notReadyReason is null;
+
+    /// <summary>Why it is not ready, when it is not.</summary>
+    public string? NotReadyReason => _notReadyReason;
+
+    /// <summary>Marks the gateway ready.</summary>
+    public void MarkReady() => _notReadyReason = null;
+
+    /// <summary>Marks the gateway not ready, with the reason shown by /readyz.</summary>
+    public void MarkNotReady(string reason) => _notReadyReason = reason;
+}
+
+internal sealed class ReadinessHealthCheck(ReadinessState state) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(state.IsReady ? HealthCheckResult.Healthy("ready") : HealthCheckResult.Unhealthy(state.NotReadyReason));
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Gateway.Server.Contracts;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Gateway.Server.Json;
+
+/// <summary>Source-generated JSON metadata for every type the API reads or writes.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(PublishRequest))]
+[JsonSerializable(typeof(PublishResult))]
+[JsonSerializable(typeof(BatchPublishRequest))]
+[JsonSerializable(typeof(BatchPublishResponse))]
+[JsonSerializable(typeof(GetRequest))]
+[JsonSerializable(typeof(List<DeliveryDto>))]
+[JsonSerializable(typeof(AckRequest))]
+[JsonSerializable(typeof(NackRequest))]
+[JsonSerializable(typeof(ExtendRequest))]
+[JsonSerializable(typeof(VhostInfo))]
+[JsonSerializable(typeof(List<VhostInfo>))]
+[JsonSerializable(typeof(ExchangeDeclareRequest))]
+[JsonSerializable(typeof(ExchangeInfo))]
+[JsonSerializable(typeof(List<ExchangeInfo>))]
+[JsonSerializable(typeof(QueueDeclareRequest))]
+[JsonSerializable(typeof(QueueInfo))]
+[JsonSerializable(typeof(List<QueueInfo>))]
+[JsonSerializable(typeof(BindingRequest))]
+[JsonSerializable(typeof(BindingInfo))]
+[JsonSerializable(typeof(List<BindingInfo>))]
+[JsonSerializable(typeof(PurgeResult))]
+[JsonSerializable(typeof(ProblemDetails))]
+[JsonSerializable(typeof(HttpValidationProblemDetails))]
+public sealed partial class GatewayJsonContext : JsonSerializerContext;

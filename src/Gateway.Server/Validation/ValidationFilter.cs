@@ -1,0 +1,39 @@
+using FluentValidation;
+using Gateway.Broker;
+using Gateway.Server.Http;
+
+namespace Gateway.Server.Validation;
+
+/// <summary>Validates the endpoint's <typeparamref name="T"/> argument with its FluentValidation validator; 400 on failure.</summary>
+internal sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        foreach (var argument in context.Arguments)
+        {
+            if (argument is not T value) continue;
+            var result = await validator.ValidateAsync(value, context.HttpContext.RequestAborted);
+            if (!result.IsValid)
+                return TypedResults.ValidationProblem(result.ToDictionary(),
+                    detail: result.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
+        }
+        return await next(context);
+    }
+}
+
+/// <summary>Checks the names in the route (<c>vhost</c>, <c>exchange</c>, <c>queue</c>) against the naming rule; 400 on failure.</summary>
+internal sealed class RouteNamesFilter : IEndpointFilter
+{
+    private static readonly string[] Keys = ["vhost", "exchange", "queue"];
+
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var values = context.HttpContext.Request.RouteValues;
+        foreach (var key in Keys)
+        {
+            if (values.TryGetValue(key, out var raw) && raw is string name && Names.Validate(name) is { } error)
+                return ValueTask.FromResult<object?>(Problems.BadRequest($"The {key} name in the URL {error}."));
+        }
+        return next(context);
+    }
+}
