@@ -502,4 +502,63 @@ public class TopologyTests : IDisposable
 
         Assert.Equal(1, _vhost.Send("x", "k").Queues);
     }
+
+    [Fact]
+    public async Task Publishing_concurrently_with_topology_changes_never_fails()
+    {
+        _vhost.Exchange("t", ExchangeType.Topic);
+        _vhost.Queue("stable");
+        _vhost.BindQueue("t", "stable", "#");
+        using var stop = new CancellationTokenSource();
+
+        var publisher = Task.Run(() =>
+        {
+            var published = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var outcome = _vhost.Send("t", "a.b");
+                Assert.Equal(PublishStatus.Ok, outcome.Status);
+                Assert.True(outcome.Queues >= 1);
+                published++;
+            }
+            return published;
+        });
+        for (var i = 0; i < 300; i++)
+        {
+            var name = $"q{i % 3}";
+            _vhost.Queue(name);
+            var b1 = _vhost.BindQueue("t", name, "a.*");
+            _vhost.BindQueue("t", name, "#.b");
+            _vhost.Unbind(b1.Id);
+            _vhost.DeleteQueue(name);
+        }
+        await stop.CancelAsync();
+        var count = await publisher.WaitAsync(Safety);
+
+        Assert.Equal(count, _vhost.GetQueue("stable")!.MessagesReady);
+        Assert.Equal(["stable"], _vhost.ListQueues().Select(q => q.Name));
+        Assert.Single(_vhost.ListBindings());
+    }
+
+    [Theory]
+    [InlineData("direct", ExchangeType.Direct)]
+    [InlineData("fanout", ExchangeType.Fanout)]
+    [InlineData("topic", ExchangeType.Topic)]
+    [InlineData("headers", ExchangeType.Headers)]
+    public void Exchange_type_names_round_trip(string name, ExchangeType type)
+    {
+        Assert.True(ExchangeTypes.TryParse(name, out var parsed));
+        Assert.Equal(type, parsed);
+        Assert.Equal(name, type.ToName());
+    }
+
+    [Theory]
+    [InlineData("Direct")]
+    [InlineData("x-delayed-message")]
+    [InlineData("")]
+    [InlineData(null)]
+    public void Unknown_exchange_type_names_are_not_parsed(string? name)
+    {
+        Assert.False(ExchangeTypes.TryParse(name, out _));
+    }
 }

@@ -7,7 +7,8 @@ namespace Gateway.Broker.Exchanges;
 /// <c>all</c> (the default, also for unknown values), <c>any</c>, <c>all-with-x</c> or <c>any-with-x</c>. Binding
 /// keys starting with <c>x-</c> are ignored by <c>all</c>/<c>any</c> and compared by the <c>-with-x</c> forms;
 /// <c>x-match</c> itself is never compared. <c>all</c> with no keys matches every message; <c>any</c> with none matches
-/// nothing. Values compare as <see cref="HeaderValues.MatchEquals"/>.
+/// nothing. Values compare as <see cref="HeaderValues.MatchEquals"/>, except that a void (null) binding value matches
+/// any value of a header that is present.
 /// </summary>
 public sealed class HeadersPattern
 {
@@ -30,7 +31,9 @@ public sealed class HeadersPattern
     {
         foreach (var (key, expected) in _entries)
         {
-            var equal = headers is not null && headers.TryGetValue(key, out var actual) && HeaderValues.MatchEquals(expected, actual);
+            // A void (null) binding value asks only that the header be present, whatever its value (as RabbitMQ).
+            var equal = headers is not null && headers.TryGetValue(key, out var actual) &&
+                        (expected is null || HeaderValues.MatchEquals(expected, actual));
             if (_all && !equal) return false;
             if (!_all && equal) return true;
         }

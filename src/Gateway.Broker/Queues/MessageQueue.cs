@@ -354,10 +354,11 @@ public sealed class MessageQueue
     private List<QueueEntry> Resolve(IReadOnlyCollection<DeliveryTag> tags)
     {
         var entries = new List<QueueEntry>(tags.Count);
-        var seen = new HashSet<long>();
+        var seen = new HashSet<DeliveryTag>();
         foreach (var tag in tags)
         {
-            if (!seen.Add(tag.Id)) continue;
+            // De-duplicate whole tags: a foreign tag may share its number with one of ours and must still be refused.
+            if (!seen.Add(tag)) continue;
             if (tag.Incarnation != Incarnation || !_unacked.TryGetValue(tag.Id, out var entry))
             {
                 if (tag.Incarnation == Incarnation && _expiredIds.Contains(tag.Id))

@@ -258,8 +258,10 @@ public sealed class VirtualHost
                 throw BrokerException.Precondition($"Queue '{name}' has {queue.ConsumerCount} consumer(s) and ifUnused was requested.");
             if (ifEmpty && !queue.IsEmpty)
                 throw BrokerException.Precondition($"Queue '{name}' has {queue.MessagesReady} message(s) and ifEmpty was requested.");
-            _queues.Remove(name);
+            // Bindings first: rebuilding a source's router after removing one of several bindings to this queue
+            // still looks the queue up for the others.
             RemoveBindingsTo(name, BindingDestinationType.Queue);
+            _queues.Remove(name);
             var count = queue.MarkDeleted();
             Publish();
             return count;
