@@ -7,17 +7,18 @@ namespace Gateway.Server.Validation;
 /// <summary>Validates the endpoint's <typeparamref name="T"/> argument with its FluentValidation validator; 400 on failure.</summary>
 internal sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilter
 {
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         foreach (var argument in context.Arguments)
         {
             if (argument is not T value) continue;
-            var result = await validator.ValidateAsync(value, context.HttpContext.RequestAborted);
+            // Every validator is synchronous: the async path only adds state machines.
+            var result = validator.Validate(value);
             if (!result.IsValid)
-                return TypedResults.ValidationProblem(result.ToDictionary(),
-                    detail: result.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
+                return ValueTask.FromResult<object?>(TypedResults.ValidationProblem(result.ToDictionary(),
+                    detail: result.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation"));
         }
-        return await next(context);
+        return next(context);
     }
 }
 

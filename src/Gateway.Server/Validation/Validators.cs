@@ -26,43 +26,60 @@ internal static class RuleExtensions
             .WithMessage((_, t) => $"'deliveryTags' contains '{t.First(tag => !DeliveryTag.TryParse(tag, out DeliveryTag _))}', which is not a delivery tag.");
 }
 
-internal sealed class MessagePropertiesValidator : AbstractValidator<MessagePropertiesDto>
+/// <summary>
+/// The checks of a message to publish, written as plain code because they run once per message on the publish hot
+/// path (a batch carries thousands): FluentValidation's per-rule machinery costs more than the publish itself there.
+/// The validators below call them through <c>Custom</c> rules, so errors still come out as FluentValidation failures.
+/// </summary>
+internal static class PublishChecks
 {
-    public MessagePropertiesValidator()
+    public static void Check(PublishRequest r, string prefix, ValidationContext<BatchPublishRequest>? batch, ValidationContext<PublishRequest>? single)
     {
-        RuleFor(p => p.DeliveryMode).InclusiveBetween(1, 2).WithMessage("'deliveryMode' must be 1 (transient) or 2 (persistent).");
-        RuleFor(p => p.Priority).InclusiveBetween(0, 255);
-        RuleFor(p => p.Timestamp).GreaterThanOrEqualTo(0);
-        RuleFor(p => p.Expiration)
-            .Must(e => e is null || (e.Length is > 0 and <= 10 && e.All(char.IsAsciiDigit) && long.Parse(e) <= int.MaxValue))
-            .WithMessage("'expiration' must be a TTL in milliseconds written as digits, at most 2147483647.");
-        RuleFor(p => p.ContentType).ShortString();
-        RuleFor(p => p.ContentEncoding).ShortString();
-        RuleFor(p => p.CorrelationId).ShortString();
-        RuleFor(p => p.ReplyTo).ShortString();
-        RuleFor(p => p.MessageId).ShortString();
-        RuleFor(p => p.Type).ShortString();
-        RuleFor(p => p.UserId).ShortString();
-        RuleFor(p => p.AppId).ShortString();
-        RuleForEach(p => p.Headers).Must(h => h.Key.Length > 0 && Encoding.UTF8.GetByteCount(h.Key) <= Names.MaxBytes)
-            .WithMessage("Header names must be 1 to 255 bytes of UTF-8.");
+        void Fail(string property, string message)
+        {
+            batch?.AddFailure(prefix + property, message);
+            single?.AddFailure(prefix + property, message);
+        }
+
+        if (r is null) { Fail("", "A message must be an object, not null."); return; }
+        if (Names.ValidateRoutingKey(r.RoutingKey) is { } keyError) Fail("routingKey", $"'routingKey' {keyError}.");
+        if (r.PayloadEncoding == PayloadEncoding.Base64)
+        {
+            if (!Base64.IsValid(r.Payload)) Fail("payload", "'payload' is not valid base64, but 'payloadEncoding' is 'base64'.");
+        }
+        else if (!MessageMapping.IsWellFormed(r.Payload))
+            Fail("payload", "'payload' is not valid Unicode text (it contains a lone surrogate); send it as base64.");
+
+        if (r.Properties is not { } p) return;
+        if (p.DeliveryMode is { } mode and not (1 or 2)) Fail("properties.deliveryMode", "'deliveryMode' must be 1 (transient) or 2 (persistent).");
+        if (p.Priority is { } priority and (< 0 or > 255)) Fail("properties.priority", "'priority' must be from 0 to 255.");
+        if (p.Timestamp is < 0) Fail("properties.timestamp", "'timestamp' must be seconds since the Unix epoch, not negative.");
+        if (p.Expiration is { } e && !(e.Length is > 0 and <= 10 && e.All(char.IsAsciiDigit) && long.Parse(e) <= int.MaxValue))
+            Fail("properties.expiration", "'expiration' must be a TTL in milliseconds written as digits, at most 2147483647.");
+        ShortString(p.ContentType, "contentType");
+        ShortString(p.ContentEncoding, "contentEncoding");
+        ShortString(p.CorrelationId, "correlationId");
+        ShortString(p.ReplyTo, "replyTo");
+        ShortString(p.MessageId, "messageId");
+        ShortString(p.Type, "type");
+        ShortString(p.UserId, "userId");
+        ShortString(p.AppId, "appId");
+        if (p.Headers is { } headers)
+            foreach (var key in headers.Keys)
+                if (key.Length == 0 || !MessageMapping.IsWellFormed(key) || Encoding.UTF8.GetByteCount(key) > Names.MaxBytes)
+                    Fail("properties.headers", $"Header names must be 1 to {Names.MaxBytes} bytes of UTF-8.");
+
+        void ShortString(string? value, string name)
+        {
+            if (value is not null && (!MessageMapping.IsWellFormed(value) || Encoding.UTF8.GetByteCount(value) > Names.MaxBytes))
+                Fail("properties." + name, $"'{name}' must be at most {Names.MaxBytes} bytes of valid UTF-8.");
+        }
     }
 }
 
 internal sealed class PublishRequestValidator : AbstractValidator<PublishRequest>
 {
-    public PublishRequestValidator()
-    {
-        RuleFor(r => r.RoutingKey).Must(k => Names.ValidateRoutingKey(k) is null)
-            .WithMessage((_, k) => $"'routingKey' {Names.ValidateRoutingKey(k)}.");
-        RuleFor(r => r.Payload).Must(p => Base64.IsValid(p))
-            .When(r => r.PayloadEncoding == PayloadEncoding.Base64)
-            .WithMessage("'payload' is not valid base64, but 'payloadEncoding' is 'base64'.");
-        RuleFor(r => r.Payload).Must(MessageMapping.IsWellFormed)
-            .When(r => r.PayloadEncoding == PayloadEncoding.String)
-            .WithMessage("'payload' is not valid Unicode text (it contains a lone surrogate); send it as base64.");
-        RuleFor(r => r.Properties!).SetValidator(new MessagePropertiesValidator()).When(r => r.Properties is not null);
-    }
+    public PublishRequestValidator() => RuleFor(r => r).Custom((r, context) => PublishChecks.Check(r, "", null, context));
 }
 
 internal sealed class BatchPublishRequestValidator : AbstractValidator<BatchPublishRequest>
@@ -72,7 +89,11 @@ internal sealed class BatchPublishRequestValidator : AbstractValidator<BatchPubl
         var max = limits.Value.MaxBatchMessages;
         RuleFor(r => r.Messages).NotEmpty().WithMessage("'messages' must contain at least one message.")
             .Must(m => m.Count <= max).WithMessage($"'messages' may contain at most {max} messages (Gateway:Limits:MaxBatchMessages).");
-        RuleForEach(r => r.Messages).NotNull().SetValidator(new PublishRequestValidator());
+        RuleFor(r => r).Custom((r, context) =>
+        {
+            for (var i = 0; i < r.Messages.Count; i++)
+                PublishChecks.Check(r.Messages[i], $"messages[{i}].", context, null);
+        });
     }
 }
 
