@@ -68,19 +68,20 @@ public class HeadersExchangeTests : IDisposable
     [InlineData("Any")]
     [InlineData("bogus")]
     [InlineData("")]
-    public void All_is_the_default_when_x_match_is_unknown(string mode)
+    public void Unknown_x_match_is_refused_at_bind_as_RabbitMQ_does(string mode)
     {
-        var binding = Table(("x-match", mode), ("format", "pdf"), ("type", "report"));
-        Assert.True(Routes(binding, Table(("format", "pdf"), ("type", "report"))));
-        Assert.False(Routes(binding, Table(("format", "pdf"))));
+        _vhost.Queue("unknown-mode");
+        var e = Assert.Throws<BrokerException>(() => _vhost.BindQueue("h", "unknown-mode", "", Table(("x-match", mode), ("format", "pdf"))));
+        Assert.Equal(BrokerError.InvalidArgument, e.Error);
+        Assert.Empty(_vhost.ListBindings());
     }
 
     [Fact]
-    public void All_is_the_default_when_x_match_is_not_a_string()
+    public void X_match_that_is_not_a_string_is_refused_at_bind()
     {
-        var binding = Table(("x-match", 1L), ("format", "pdf"), ("type", "report"));
-        Assert.False(Routes(binding, Table(("format", "pdf"))));
-        Assert.True(Routes(binding, Table(("format", "pdf"), ("type", "report"))));
+        _vhost.Queue("numeric-mode");
+        var e = Assert.Throws<BrokerException>(() => _vhost.BindQueue("h", "numeric-mode", "", Table(("x-match", 1L), ("format", "pdf"))));
+        Assert.Equal(BrokerError.InvalidArgument, e.Error);
     }
 
     [Fact]

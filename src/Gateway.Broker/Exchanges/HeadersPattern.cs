@@ -26,6 +26,18 @@ public sealed class HeadersPattern
             .ToArray();
     }
 
+    /// <summary>
+    /// Returns null when the arguments are a valid headers binding, else why not: as RabbitMQ 3.10, <c>x-match</c>
+    /// when present must be the string <c>all</c>, <c>any</c>, <c>all-with-x</c> or <c>any-with-x</c>.
+    /// </summary>
+    public static string? Validate(IReadOnlyDictionary<string, object?>? arguments)
+    {
+        if (arguments is null || !arguments.TryGetValue("x-match", out var mode)) return null;
+        return mode is "all" or "any" or "all-with-x" or "any-with-x"
+            ? null
+            : "Invalid x-match value; expected \"all\", \"any\", \"all-with-x\" or \"any-with-x\".";
+    }
+
     /// <summary>True when a message with <paramref name="headers"/> matches.</summary>
     public bool Matches(IReadOnlyDictionary<string, object?>? headers)
     {

@@ -19,6 +19,8 @@ internal sealed class LeaseTable : IDisposable
             _timer = time.CreateTimer(_ => ExpireDue(), null, interval, interval);
     }
 
+    public TimeProvider Time => _time;
+
     public long NowTicks => _time.GetUtcNow().UtcTicks;
 
     public void Add(MessageQueue queue, long deliveryId, long deadlineTicks)

@@ -120,8 +120,8 @@ public sealed class MessageQueue
         if (immediate.Count > 0 || wait <= TimeSpan.Zero || IsDeleted) return immediate;
 
         var waiter = Subscribe(max, lease, isPull: true);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(wait);
+        using var elapsed = new CancellationTokenSource(wait, _leases.Time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, elapsed.Token);
         try
         {
             await waiter.Deliveries.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
@@ -132,15 +132,25 @@ public sealed class MessageQueue
         }
         catch (OperationCanceledException)
         {
+            // Handed over but never seen by anyone: back to their places, not counted as delivered.
             var handed = Detach(waiter);
-            if (handed.Count > 0) Nack(handed.Select(d => d.Tag).ToList(), requeue: true);
+            lock (_lock)
+            {
+                foreach (var delivery in handed)
+                    if (_unacked.TryGetValue(delivery.Tag.Id, out var entry)) Requeue(entry, seen: false);
+                Dispatch();
+                UpdateCounts();
+            }
             throw;
         }
         return Detach(waiter);
     }
 
-    /// <summary>Adds a subscription that receives up to <paramref name="prefetch"/> unacknowledged deliveries.</summary>
-    public QueueConsumer Subscribe(int prefetch, TimeSpan? lease = null) => Subscribe(prefetch, lease, isPull: false);
+    /// <summary>
+    /// Adds a subscription that receives up to <paramref name="prefetch"/> unacknowledged deliveries. They stay with it
+    /// until acknowledged, rejected or the subscription is cancelled (no lease: the connection is the lease).
+    /// </summary>
+    public QueueConsumer Subscribe(int prefetch) => Subscribe(prefetch, null, isPull: false);
 
     private QueueConsumer Subscribe(int prefetch, TimeSpan? lease, bool isPull)
     {
@@ -163,8 +173,8 @@ public sealed class MessageQueue
     }
 
     /// <summary>
-    /// Ends a subscription. Its unacknowledged deliveries, including those still in its buffer, return to their
-    /// original positions, marked redelivered.
+    /// Ends a subscription. Its unacknowledged deliveries return to their original positions, marked redelivered;
+    /// those still in its buffer, which its reader never saw, return unmarked and not counted as delivered.
     /// </summary>
     /// <returns>True when the queue is auto-delete and this was its last consumer: the caller deletes the queue.</returns>
     public bool Cancel(QueueConsumer consumer)
@@ -174,11 +184,12 @@ public sealed class MessageQueue
             if (!_consumers.Remove(consumer)) return false;
             consumer.EndReason = ConsumerEndReason.Cancelled;
             consumer.Channel.Writer.TryComplete();
-            while (consumer.Channel.Reader.TryRead(out _)) { }
+            HashSet<long>? unseen = null;
+            while (consumer.Channel.Reader.TryRead(out var buffered)) (unseen ??= []).Add(buffered.Tag.Id);
             if (consumer.InFlight > 0)
             {
                 var owned = _unacked.Values.Where(e => e.Owner == consumer).ToList();
-                foreach (var entry in owned) Requeue(entry);
+                foreach (var entry in owned) Requeue(entry, seen: unseen?.Contains(entry.DeliveryId) != true);
                 consumer.InFlight = 0;
             }
             Dispatch();
@@ -187,7 +198,8 @@ public sealed class MessageQueue
         }
     }
 
-    // Removes a long-poll waiter and hands over what it was given; those deliveries keep their leases.
+    // Removes a long-poll waiter and hands over what it was given; those deliveries keep their leases. The lease
+    // table is told again, because a scan that ran while the waiter held them skipped them (they had an owner).
     private List<Delivery> Detach(QueueConsumer waiter)
     {
         var handed = new List<Delivery>();
@@ -197,7 +209,11 @@ public sealed class MessageQueue
             waiter.Channel.Writer.TryComplete();
             while (waiter.Channel.Reader.TryRead(out var delivery)) handed.Add(delivery);
             foreach (var d in handed)
-                if (_unacked.TryGetValue(d.Tag.Id, out var entry)) entry.Owner = null;
+            {
+                if (!_unacked.TryGetValue(d.Tag.Id, out var entry)) continue;
+                entry.Owner = null;
+                _leases.Add(this, entry.DeliveryId, entry.LeaseDeadline);
+            }
             waiter.InFlight = 0;
             UpdateCounts();
         }
@@ -384,12 +400,14 @@ public sealed class MessageQueue
         entry.DeliveryId = 0;
     }
 
-    private void Requeue(QueueEntry entry)
+    // `seen`: whether a client may have seen the delivery. Unseen ones (still in a buffer) are not redeliveries.
+    private void Requeue(QueueEntry entry, bool seen = true)
     {
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
         entry.Owner = null;
-        entry.Redelivered = true;
+        if (seen) entry.Redelivered = true;
+        else entry.DeliveryCount--;
         _returned.Enqueue(entry, entry.Sequence);
         _readyBytes += entry.Message.Body.Length;
     }

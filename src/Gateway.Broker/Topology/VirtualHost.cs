@@ -151,6 +151,7 @@ public sealed class VirtualHost
     public DeclareOutcome DeclareExchange(ExchangeDefinition definition)
     {
         if (definition.Name.Length == 0) throw BrokerException.AccessRefused("The default exchange cannot be declared.");
+        if (Names.Validate(definition.Name) is { } nameError) throw BrokerException.Invalid($"Exchange name {nameError}.");
         if (definition.Arguments?.TryGetValue(ExchangeDefinition.AlternateExchangeArgument, out var ae) == true && ae is not string)
             throw BrokerException.Invalid("Argument 'alternate-exchange' must be a string naming an exchange.");
         lock (_lock)
@@ -232,6 +233,7 @@ public sealed class VirtualHost
 
     private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition)
     {
+        if (Names.Validate(definition.Name) is { } nameError) throw BrokerException.Invalid($"Queue name {nameError}.");
         lock (_lock)
         {
             ThrowIfDeleted();
@@ -312,6 +314,8 @@ public sealed class VirtualHost
                 : _exchanges.ContainsKey(binding.Destination);
             if (!exists)
                 throw BrokerException.NotFound($"No {(binding.DestinationType == BindingDestinationType.Queue ? "queue" : "exchange")} '{binding.Destination}' in vhost '{Name}'.");
+            if (_exchanges[binding.Source].Type == ExchangeType.Headers && HeadersPattern.Validate(binding.Arguments) is { } argumentError)
+                throw BrokerException.Invalid(argumentError);
             if (_bindings.TryGetValue(binding.Id, out var existing)) return (existing, DeclareOutcome.Existed);
             _bindings[binding.Id] = binding;
             if (!_bySource.TryGetValue(binding.Source, out var list)) _bySource[binding.Source] = list = [];
