@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
 using Gateway.Broker.Topology;
 
@@ -31,14 +33,59 @@ public sealed class MessageBroker : IDisposable
 
     private readonly ConcurrentDictionary<string, VirtualHost> _vhosts = new(StringComparer.Ordinal);
     private readonly LeaseTable _leases;
+    private readonly IBrokerStore? _store;
 
-    /// <summary>Creates a broker with the <see cref="DefaultVhost"/>.</summary>
-    public MessageBroker(BrokerOptions? options = null)
+    /// <summary>
+    /// Creates a broker with the <see cref="DefaultVhost"/>. With a <paramref name="store"/>, durable topology and
+    /// persistent messages are kept there; call <see cref="Recover"/> before serving to load what it holds.
+    /// </summary>
+    public MessageBroker(BrokerOptions? options = null, IBrokerStore? store = null)
     {
         options ??= BrokerOptions.Default;
         _leases = new LeaseTable(options.TimeProvider, options.LeaseScanInterval);
+        _store = store;
         CreateVhost(DefaultVhost);
     }
+
+    /// <summary>
+    /// Loads the store's durable topology (vhosts, exchanges, queues, bindings), then every persistent message of
+    /// every durable queue at its stored position; deliveries unacknowledged at the last stop come back redelivered
+    /// with their delivery count. Reports progress to <paramref name="progress"/> about every <paramref name="every"/> messages.
+    /// </summary>
+    public RecoveryProgress Recover(Action<RecoveryProgress>? progress = null, int every = 100_000)
+    {
+        var clock = Stopwatch.StartNew();
+        if (_store is null) return new RecoveryProgress(0, 0, 0, clock.Elapsed);
+        var topology = _store.LoadTopology();
+        foreach (var name in topology.Vhosts) GetOrCreateVhostForRecovery(name);
+        foreach (var name in topology.Exchanges.Select(x => x.Vhost).Concat(topology.Queues.Select(q => q.Vhost)).Distinct())
+            GetOrCreateVhostForRecovery(name);
+        var queuesById = new Dictionary<long, Queues.MessageQueue>();
+        foreach (var vhost in _vhosts.Values) vhost.Restore(topology, queuesById);
+
+        long messages = 0;
+        var queuesDone = 0;
+        long currentQueue = 0;
+        Queues.MessageQueue? queue = null;
+        foreach (var entry in _store.ReadMessages())
+        {
+            if (entry.QueueId != currentQueue)
+            {
+                if (currentQueue != 0) queuesDone++;
+                currentQueue = entry.QueueId;
+                queue = queuesById.GetValueOrDefault(entry.QueueId);
+            }
+            queue?.Restore(entry.Sequence, entry.DeliveryCount, entry.Message);
+            if (++messages % every == 0) progress?.Invoke(new RecoveryProgress(messages, queuesDone, queuesById.Count, clock.Elapsed));
+        }
+        _store.RemoveOrphans(queuesById.Keys);
+        var done = new RecoveryProgress(messages, queuesById.Count, queuesById.Count, clock.Elapsed);
+        progress?.Invoke(done);
+        return done;
+    }
+
+    private void GetOrCreateVhostForRecovery(string name) =>
+        _vhosts.GetOrAdd(name, n => new VirtualHost(n, _leases, _store));
 
     /// <summary>The vhost, or null.</summary>
     public VirtualHost? GetVhost(string name) => _vhosts.GetValueOrDefault(name);
@@ -49,17 +96,27 @@ public sealed class MessageBroker : IDisposable
     /// <summary>Creates a vhost; true when it did not exist.</summary>
     public bool CreateVhost(string name)
     {
-        var created = false;
-        _vhosts.GetOrAdd(name, n => { created = true; return new VirtualHost(n, _leases); });
-        return created;
+        if (_vhosts.ContainsKey(name)) return false;
+        lock (_vhosts)
+        {
+            if (_vhosts.ContainsKey(name)) return false;
+            _store?.Apply([new TopologyChange.VhostCreated(name)]);
+            _vhosts[name] = new VirtualHost(name, _leases, _store);
+            return true;
+        }
     }
 
     /// <summary>Deletes a vhost with everything in it. The default vhost cannot be deleted.</summary>
     public void DeleteVhost(string name)
     {
         if (name == DefaultVhost) throw BrokerException.AccessRefused($"The '{DefaultVhost}' vhost cannot be deleted.");
-        if (!_vhosts.TryRemove(name, out var vhost)) throw BrokerException.NotFound($"No vhost '{name}'.");
-        vhost.MarkDeleted();
+        lock (_vhosts)
+        {
+            if (!_vhosts.ContainsKey(name)) throw BrokerException.NotFound($"No vhost '{name}'.");
+            _store?.Apply([new TopologyChange.VhostDeleted(name)]);
+            _vhosts.TryRemove(name, out var vhost);
+            vhost!.MarkDeleted();
+        }
     }
 
     /// <summary>Returns every delivery whose lease has ended to its queue now; returns how many.</summary>

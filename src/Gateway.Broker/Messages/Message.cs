@@ -13,4 +13,10 @@ public sealed class Message(string exchange, string routingKey, MessagePropertie
     public MessageProperties Properties { get; } = properties;
     /// <summary>The payload bytes.</summary>
     public ReadOnlyMemory<byte> Body { get; } = body;
+
+    /// <summary>The journal's row id; 0 while no row is stored. Read and written by the journal writer only.</summary>
+    internal long JournalId;
+
+    /// <summary>How many durable queue entries hold the message (the journal row goes with the last).</summary>
+    internal int DurableReferences;
 }

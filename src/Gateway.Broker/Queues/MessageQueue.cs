@@ -1,3 +1,4 @@
+using Gateway.Broker.Durability;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
 
@@ -25,6 +26,7 @@ public sealed class MessageQueue
     private readonly HashSet<long> _expiredIds = [];
     private readonly Queue<long> _expiredOrder = new();
     private readonly LeaseTable _leases;
+    private readonly IMessageJournal? _journal;
     private int _nextConsumer;
     private long _nextSequence;
     private long _nextDeliveryId;
@@ -36,11 +38,13 @@ public sealed class MessageQueue
     private volatile int _unackedCount;
     private volatile int _consumerCount;
 
-    internal MessageQueue(VirtualHost vhost, QueueDefinition definition, LeaseTable leases)
+    internal MessageQueue(VirtualHost vhost, QueueDefinition definition, LeaseTable leases, IMessageJournal? journal, long durableId)
     {
         VirtualHost = vhost;
         Definition = definition;
         _leases = leases;
+        _journal = journal;
+        DurableId = journal is null ? 0 : durableId;
         Incarnation = (ulong)Random.Shared.NextInt64() | 1UL;
         Target = new RouteTarget(this);
     }
@@ -51,7 +55,9 @@ public sealed class MessageQueue
     public string Name => Definition.Name;
     /// <summary>The vhost the queue lives in.</summary>
     public VirtualHost VirtualHost { get; }
-    /// <summary>Random per queue instance; part of every delivery tag.</summary>
+    /// <summary>The journal's key for this queue's messages; 0 when the queue keeps nothing on disk.</summary>
+    public long DurableId { get; }
+    /// <summary>Random per queue instance (and process lifetime); part of every delivery tag.</summary>
     public ulong Incarnation { get; }
     /// <summary>Messages waiting to be delivered.</summary>
     public int MessagesReady => _readyCount;
@@ -66,18 +72,41 @@ public sealed class MessageQueue
 
     internal RouteTarget Target { get; }
 
-    /// <summary>Appends a message. False when the queue has been deleted meanwhile.</summary>
-    internal bool Enqueue(Message message)
+    /// <summary>
+    /// Appends a message. A persistent message in a durable queue is handed to the journal here, under the lock and
+    /// before any consumer can see it, so that its insert always precedes its removal in the journal.
+    /// </summary>
+    internal EnqueueResult Enqueue(Message message)
     {
         lock (_lock)
         {
-            if (_deleted) return false;
+            if (_deleted) return EnqueueResult.Deleted;
             var entry = new QueueEntry(message, ++_nextSequence);
+            if (_journal is not null && message.Properties.IsPersistent)
+            {
+                entry.Journaled = true;
+                Interlocked.Increment(ref message.DurableReferences);
+                _journal.Insert(message, DurableId, entry.Sequence, null);
+            }
             _ready.Enqueue(entry);
             _readyBytes += message.Body.Length;
             if (_consumers.Count > 0) Dispatch();
             UpdateCounts();
-            return true;
+            return entry.Journaled ? EnqueueResult.Journaled : EnqueueResult.InMemory;
+        }
+    }
+
+    /// <summary>Puts back a message read from the journal at start, at its stored position.</summary>
+    internal void Restore(long sequence, int deliveryCount, Message message)
+    {
+        lock (_lock)
+        {
+            var entry = new QueueEntry(message, sequence) { DeliveryCount = deliveryCount, Redelivered = deliveryCount > 0, Journaled = true };
+            Interlocked.Increment(ref message.DurableReferences);
+            _ready.Enqueue(entry);
+            _readyBytes += message.Body.Length;
+            _nextSequence = Math.Max(_nextSequence, sequence);
+            UpdateCounts();
         }
     }
 
@@ -220,34 +249,47 @@ public sealed class MessageQueue
         return handed;
     }
 
-    /// <summary>Acknowledges deliveries: all or none. Throws <see cref="BrokerException"/> naming the first bad tag.</summary>
-    public void Ack(IReadOnlyCollection<DeliveryTag> tags)
+    /// <summary>
+    /// Acknowledges deliveries: all or none. Throws <see cref="BrokerException"/> naming the first bad tag. Completes
+    /// when the acknowledgement is durable (at once unless a persistent message left a durable queue).
+    /// </summary>
+    public Task AckAsync(IReadOnlyCollection<DeliveryTag> tags)
     {
+        var journaled = false;
         lock (_lock)
         {
-            foreach (var entry in Resolve(tags)) Settle(entry);
+            foreach (var entry in Resolve(tags)) journaled |= Settle(entry);
             Dispatch();
             UpdateCounts();
         }
+        return journaled ? FlushJournal() : Task.CompletedTask;
     }
+
+    /// <summary>Acknowledges and waits until that is durable; see <see cref="AckAsync"/>.</summary>
+    public void Ack(IReadOnlyCollection<DeliveryTag> tags) => AckAsync(tags).GetAwaiter().GetResult();
 
     /// <summary>
     /// Rejects deliveries: all or none. With <paramref name="requeue"/> they return to their original positions,
     /// marked redelivered; without, they are dropped.
     /// </summary>
-    public void Nack(IReadOnlyCollection<DeliveryTag> tags, bool requeue)
+    public Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue)
     {
+        var journaled = false;
         lock (_lock)
         {
             foreach (var entry in Resolve(tags))
             {
                 if (requeue) { Release(entry); Requeue(entry); }
-                else Settle(entry);
+                else journaled |= Settle(entry);
             }
             Dispatch();
             UpdateCounts();
         }
+        return journaled ? FlushJournal() : Task.CompletedTask;
     }
+
+    /// <summary>Rejects and waits until that is durable; see <see cref="NackAsync"/>.</summary>
+    public void Nack(IReadOnlyCollection<DeliveryTag> tags, bool requeue) => NackAsync(tags, requeue).GetAwaiter().GetResult();
 
     /// <summary>Extends the leases of pulled deliveries to <paramref name="lease"/> from now: all or none.</summary>
     public void ExtendLeases(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
@@ -267,19 +309,27 @@ public sealed class MessageQueue
         }
     }
 
-    /// <summary>Drops every ready message; unacknowledged ones stay. Returns how many were dropped.</summary>
-    public int Purge()
+    /// <summary>Drops every ready message; unacknowledged ones stay. Returns how many were dropped, once that is durable.</summary>
+    public async Task<int> PurgeAsync()
     {
+        int count;
+        var journaled = false;
         lock (_lock)
         {
-            var count = ReadyTotal;
+            count = ReadyTotal;
+            foreach (var entry in _ready) journaled |= Forget(entry);
+            foreach (var (entry, _) in _returned.UnorderedItems) journaled |= Forget(entry);
             _ready.Clear();
             _returned.Clear();
             _readyBytes = 0;
             UpdateCounts();
-            return count;
         }
+        if (journaled) await FlushJournal().ConfigureAwait(false);
+        return count;
     }
+
+    /// <summary>Purges and waits until that is durable; see <see cref="PurgeAsync"/>.</summary>
+    public int Purge() => PurgeAsync().GetAwaiter().GetResult();
 
     internal bool ExpireLease(long deliveryId, long nowTicks)
     {
@@ -309,6 +359,9 @@ public sealed class MessageQueue
                 consumer.Channel.Writer.TryComplete();
             }
             _consumers.Clear();
+            foreach (var entry in _ready) Forget(entry);
+            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry);
+            foreach (var entry in _unacked.Values) Forget(entry);
             _ready.Clear();
             _returned.Clear();
             _unacked.Clear();
@@ -334,6 +387,7 @@ public sealed class MessageQueue
     {
         entry.DeliveryId = ++_nextDeliveryId;
         entry.DeliveryCount++;
+        if (entry.Journaled) _journal!.Delivered(DurableId, entry.Sequence, entry.DeliveryCount);
         entry.Owner = owner;
         entry.LeaseDeadline = leaseDeadline;
         _unacked.Add(entry.DeliveryId, entry);
@@ -393,11 +447,30 @@ public sealed class MessageQueue
         entry.Owner = null;
     }
 
-    private void Settle(QueueEntry entry)
+    // Removes a delivered entry for good; true when the journal has to record it.
+    private bool Settle(QueueEntry entry)
     {
         Release(entry);
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
+        return Forget(entry);
+    }
+
+    // Tells the journal an entry is gone; the message's row goes with its last durable entry.
+    private bool Forget(QueueEntry entry)
+    {
+        if (!entry.Journaled) return false;
+        entry.Journaled = false;
+        var last = Interlocked.Decrement(ref entry.Message.DurableReferences) == 0;
+        _journal!.Remove(entry.Message, DurableId, entry.Sequence, last, null);
+        return true;
+    }
+
+    private Task FlushJournal()
+    {
+        var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _journal!.Flush(committed);
+        return committed.Task;
     }
 
     // `seen`: whether a client may have seen the delivery. Unseen ones (still in a buffer) are not redeliveries.

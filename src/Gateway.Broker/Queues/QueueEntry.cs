@@ -2,6 +2,9 @@ using Gateway.Broker.Messages;
 
 namespace Gateway.Broker.Queues;
 
+/// <summary>Whether an enqueue took the message, and whether it went to the journal.</summary>
+internal enum EnqueueResult { Deleted, InMemory, Journaled }
+
 /// <summary>One message's place in one queue. Guarded by its queue's lock.</summary>
 internal sealed class QueueEntry(Message message, long sequence)
 {
@@ -10,6 +13,8 @@ internal sealed class QueueEntry(Message message, long sequence)
     public readonly long Sequence = sequence;
     public int DeliveryCount;
     public bool Redelivered;
+    /// <summary>True while the journal holds this entry (a persistent message in a durable queue).</summary>
+    public bool Journaled;
     /// <summary>Non-zero while delivered and unacknowledged.</summary>
     public long DeliveryId;
     /// <summary>The subscription holding it, or null when held by a lease (pull).</summary>

@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
+using Gateway.Broker.Durability;
 using Gateway.Broker.Exchanges;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Queues;
@@ -39,6 +40,11 @@ public readonly record struct PublishOutcome(PublishStatus Status, int Queues)
 /// A namespace of exchanges, queues and bindings. Topology changes are serialized by one lock and publish a new
 /// immutable <see cref="TopologySnapshot"/>; publishing reads the current snapshot and never takes that lock.
 /// </summary>
+/// <remarks>
+/// With a store, every change is first planned (including cascades: bindings of a deleted queue or exchange,
+/// auto-delete exchanges left without bindings), the durable part of the plan is stored in one transaction, and
+/// only then applied in memory. A store failure therefore leaves the vhost exactly as it was.
+/// </remarks>
 public sealed class VirtualHost
 {
     private static readonly ExchangeDefinition DefaultExchange = new("", ExchangeType.Direct, Durable: true);
@@ -55,17 +61,20 @@ public sealed class VirtualHost
 
     private readonly Lock _lock = new();
     private readonly LeaseTable _leases;
+    private readonly IBrokerStore? _store;
     private readonly Dictionary<string, ExchangeDefinition> _exchanges = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ExchangeNode> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MessageQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Binding> _bindings = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Binding>> _bySource = new(StringComparer.Ordinal);
     private volatile TopologySnapshot _snapshot;
+    private bool _recovering;
 
-    internal VirtualHost(string name, LeaseTable leases)
+    internal VirtualHost(string name, LeaseTable leases, IBrokerStore? store)
     {
         Name = name;
         _leases = leases;
+        _store = store;
         _exchanges[""] = DefaultExchange;
         _nodes[""] = new ExchangeNode(DefaultExchange, DefaultRouter.Instance);
         foreach (var x in PredeclaredExchanges)
@@ -84,25 +93,53 @@ public sealed class VirtualHost
 
     // ---------------------------------------------------------------- publishing
 
-    /// <summary>Routes a message from <paramref name="exchange"/> ("" for the default exchange) and enqueues it.</summary>
-    public PublishOutcome Publish(string exchange, Message message)
+    /// <summary>
+    /// Routes a message from <paramref name="exchange"/> ("" for the default exchange) and enqueues it. Completes
+    /// synchronously unless the message is persistent and reached a durable queue: then once it is on disk (the
+    /// publisher confirm). Throws <see cref="StorageException"/> when it could not be stored.
+    /// </summary>
+    public ValueTask<PublishOutcome> PublishAsync(string exchange, Message message)
     {
         var snapshot = _snapshot;
-        if (!snapshot.Exchanges.TryGetValue(exchange, out var node)) return new(PublishStatus.ExchangeNotFound, 0);
-        if (node.Definition.Internal) return new(PublishStatus.ExchangeInternal, 0);
+        if (!snapshot.Exchanges.TryGetValue(exchange, out var node)) return new(new PublishOutcome(PublishStatus.ExchangeNotFound, 0));
+        if (node.Definition.Internal) return new(new PublishOutcome(PublishStatus.ExchangeInternal, 0));
         var queues = RouteBuffer.Rent();
         try
         {
             snapshot.Route(node, message.RoutingKey, message.Properties.Headers, queues);
             var taken = 0;
+            var journaled = false;
             foreach (var queue in queues)
-                if (queue.Enqueue(message)) taken++;
-            return new(PublishStatus.Ok, taken);
+            {
+                switch (queue.Enqueue(message))
+                {
+                    case EnqueueResult.Journaled: journaled = true; taken++; break;
+                    case EnqueueResult.InMemory: taken++; break;
+                }
+            }
+            var outcome = new PublishOutcome(PublishStatus.Ok, taken);
+            if (!journaled) return new(outcome);
+            var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _store!.Journal.Flush(committed);
+            return AwaitCommit(committed.Task, outcome);
         }
         finally
         {
             RouteBuffer.Return(queues);
         }
+    }
+
+    private static async ValueTask<PublishOutcome> AwaitCommit(Task committed, PublishOutcome outcome)
+    {
+        await committed.ConfigureAwait(false);
+        return outcome;
+    }
+
+    /// <summary>Publishes and waits for the confirm; see <see cref="PublishAsync"/>.</summary>
+    public PublishOutcome Publish(string exchange, Message message)
+    {
+        var pending = PublishAsync(exchange, message);
+        return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>
@@ -165,9 +202,10 @@ public sealed class VirtualHost
             }
             if (definition.Name.StartsWith("amq.", StringComparison.Ordinal))
                 throw BrokerException.AccessRefused($"Exchange names starting with 'amq.' are reserved; '{definition.Name}' cannot be declared.");
+            if (definition.Durable) Store([new TopologyChange.ExchangeDeclared(Name, definition)]);
             _exchanges[definition.Name] = definition;
             RebuildRouter(definition.Name);
-            Publish();
+            PublishSnapshot();
             return DeclareOutcome.Created;
         }
     }
@@ -186,22 +224,13 @@ public sealed class VirtualHost
             if (!_exchanges.ContainsKey(name)) throw BrokerException.NotFound($"No exchange '{name}' in vhost '{Name}'.");
             if (ifUnused && _bySource.ContainsKey(name))
                 throw BrokerException.Precondition($"Exchange '{name}' has bindings and ifUnused was requested.");
-            RemoveExchange(name);
-            Publish();
+            var plan = new RemovalPlan(this);
+            plan.RemoveExchange(name);
+            Execute(plan);
         }
     }
 
     private static string DisplayName(string exchange) => exchange.Length == 0 ? Names.DefaultExchangeAlias : exchange;
-
-    // Under the lock: removes the exchange, its outgoing bindings and the bindings to it, cascading auto-delete.
-    private void RemoveExchange(string name)
-    {
-        if (!_exchanges.Remove(name)) return;
-        _nodes.Remove(name);
-        if (_bySource.Remove(name, out var outgoing))
-            foreach (var b in outgoing) _bindings.Remove(b.Id);
-        RemoveBindingsTo(name, BindingDestinationType.Exchange);
-    }
 
     // ---------------------------------------------------------------- queues
 
@@ -220,7 +249,7 @@ public sealed class VirtualHost
     {
         if (definition.Name.StartsWith("amq.", StringComparison.Ordinal))
             throw BrokerException.AccessRefused($"Queue names starting with 'amq.' are reserved; '{definition.Name}' cannot be declared.");
-        return DeclareQueueCore(definition);
+        return DeclareQueueCore(definition, 0);
     }
 
     /// <summary>Declares a queue with a server-chosen unique name (<c>amq.gen-</c> and 22 random characters).</summary>
@@ -228,10 +257,10 @@ public sealed class VirtualHost
     {
         Span<byte> random = stackalloc byte[16];
         RandomNumberGenerator.Fill(random);
-        return DeclareQueueCore(definition with { Name = "amq.gen-" + Base64Url.EncodeToString(random) }).Queue;
+        return DeclareQueueCore(definition with { Name = "amq.gen-" + Base64Url.EncodeToString(random) }, 0).Queue;
     }
 
-    private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition)
+    private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition, long durableId)
     {
         if (Names.Validate(definition.Name) is { } nameError) throw BrokerException.Invalid($"Queue name {nameError}.");
         lock (_lock)
@@ -242,9 +271,12 @@ public sealed class VirtualHost
                 if (existing.Definition.IsEquivalentTo(definition)) return (existing, DeclareOutcome.Existed);
                 throw BrokerException.Precondition($"Queue '{definition.Name}' exists with a different definition (durable={existing.Definition.Durable}, exclusive={existing.Definition.Exclusive}, autoDelete={existing.Definition.AutoDelete}, arguments={HeaderValues.Canonical(existing.Definition.Arguments)}).");
             }
-            var queue = new MessageQueue(this, definition, _leases);
+            var journaled = definition.Durable && _store is not null;
+            if (journaled && durableId == 0) durableId = Random.Shared.NextInt64(1, long.MaxValue);
+            if (journaled) Store([new TopologyChange.QueueDeclared(Name, definition, durableId)]);
+            var queue = new MessageQueue(this, definition, _leases, journaled ? _store!.Journal : null, durableId);
             _queues[definition.Name] = queue;
-            Publish();
+            PublishSnapshot();
             return (queue, DeclareOutcome.Created);
         }
     }
@@ -252,22 +284,20 @@ public sealed class VirtualHost
     /// <summary>Deletes a queue with its messages and bindings; returns how many messages it held.</summary>
     public int DeleteQueue(string name, bool ifUnused = false, bool ifEmpty = false)
     {
+        MessageQueue queue;
         lock (_lock)
         {
             ThrowIfDeleted();
-            if (!_queues.TryGetValue(name, out var queue)) throw BrokerException.NotFound($"No queue '{name}' in vhost '{Name}'.");
+            if (!_queues.TryGetValue(name, out queue!)) throw BrokerException.NotFound($"No queue '{name}' in vhost '{Name}'.");
             if (ifUnused && queue.ConsumerCount > 0)
                 throw BrokerException.Precondition($"Queue '{name}' has {queue.ConsumerCount} consumer(s) and ifUnused was requested.");
             if (ifEmpty && !queue.IsEmpty)
                 throw BrokerException.Precondition($"Queue '{name}' has {queue.MessagesReady} message(s) and ifEmpty was requested.");
-            // Bindings first: rebuilding a source's router after removing one of several bindings to this queue
-            // still looks the queue up for the others.
-            RemoveBindingsTo(name, BindingDestinationType.Queue);
-            _queues.Remove(name);
-            var count = queue.MarkDeleted();
-            Publish();
-            return count;
+            var plan = new RemovalPlan(this);
+            plan.RemoveQueue(queue);
+            Execute(plan);
         }
+        return queue.MarkDeleted();
     }
 
     /// <summary>Deletes an auto-delete queue after its last consumer went, if it still has none.</summary>
@@ -308,20 +338,21 @@ public sealed class VirtualHost
         lock (_lock)
         {
             ThrowIfDeleted();
-            if (!_exchanges.ContainsKey(binding.Source)) throw BrokerException.NotFound($"No exchange '{binding.Source}' in vhost '{Name}'.");
+            if (!_exchanges.TryGetValue(binding.Source, out var source)) throw BrokerException.NotFound($"No exchange '{binding.Source}' in vhost '{Name}'.");
             var exists = binding.DestinationType == BindingDestinationType.Queue
                 ? _queues.ContainsKey(binding.Destination)
                 : _exchanges.ContainsKey(binding.Destination);
             if (!exists)
                 throw BrokerException.NotFound($"No {(binding.DestinationType == BindingDestinationType.Queue ? "queue" : "exchange")} '{binding.Destination}' in vhost '{Name}'.");
-            if (_exchanges[binding.Source].Type == ExchangeType.Headers && HeadersPattern.Validate(binding.Arguments) is { } argumentError)
+            if (source.Type == ExchangeType.Headers && HeadersPattern.Validate(binding.Arguments) is { } argumentError)
                 throw BrokerException.Invalid(argumentError);
             if (_bindings.TryGetValue(binding.Id, out var existing)) return (existing, DeclareOutcome.Existed);
+            if (IsDurable(binding)) Store([new TopologyChange.BindingAdded(Name, binding)]);
             _bindings[binding.Id] = binding;
             if (!_bySource.TryGetValue(binding.Source, out var list)) _bySource[binding.Source] = list = [];
             list.Add(binding);
             RebuildRouter(binding.Source);
-            Publish();
+            PublishSnapshot();
             return (binding, DeclareOutcome.Created);
         }
     }
@@ -333,31 +364,125 @@ public sealed class VirtualHost
         {
             ThrowIfDeleted();
             if (!_bindings.TryGetValue(id, out var binding)) throw BrokerException.NotFound($"No binding '{id}' in vhost '{Name}'.");
-            RemoveBinding(binding);
-            Publish();
+            var plan = new RemovalPlan(this);
+            plan.RemoveBinding(binding);
+            Execute(plan);
         }
     }
 
-    // Under the lock.
-    private void RemoveBinding(Binding binding)
+    // A binding is durable when both its ends are (AMQP): only then does it survive a restart.
+    private bool IsDurable(Binding binding) =>
+        _exchanges.TryGetValue(binding.Source, out var source) && source.Durable && binding.DestinationType switch
+        {
+            BindingDestinationType.Queue => _queues.TryGetValue(binding.Destination, out var q) && q.Definition.Durable,
+            _ => _exchanges.TryGetValue(binding.Destination, out var x) && x.Durable,
+        };
+
+    /// <summary>
+    /// Everything a removal takes with it, computed before anything changes: the bindings from and to a deleted
+    /// exchange, the bindings to a deleted queue, and, transitively, auto-delete exchanges left without bindings.
+    /// </summary>
+    private sealed class RemovalPlan(VirtualHost vhost)
     {
-        _bindings.Remove(binding.Id);
-        var list = _bySource[binding.Source];
-        list.Remove(binding);
-        if (list.Count > 0) { RebuildRouter(binding.Source); return; }
-        _bySource.Remove(binding.Source);
-        if (_exchanges.TryGetValue(binding.Source, out var source) && source.AutoDelete) RemoveExchange(binding.Source);
-        else RebuildRouter(binding.Source);
+        public readonly HashSet<string> Exchanges = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, Binding> Bindings = new(StringComparer.Ordinal);
+        public MessageQueue? Queue;
+
+        public void RemoveExchange(string name)
+        {
+            if (!Exchanges.Add(name)) return;
+            if (vhost._bySource.TryGetValue(name, out var outgoing))
+                foreach (var b in outgoing) Bindings.TryAdd(b.Id, b);
+            foreach (var b in vhost._bindings.Values.Where(b => b.DestinationType == BindingDestinationType.Exchange && b.Destination == name).ToList())
+                RemoveBinding(b);
+        }
+
+        public void RemoveQueue(MessageQueue queue)
+        {
+            Queue = queue;
+            foreach (var b in vhost._bindings.Values.Where(b => b.DestinationType == BindingDestinationType.Queue && b.Destination == queue.Name).ToList())
+                RemoveBinding(b);
+        }
+
+        public void RemoveBinding(Binding binding)
+        {
+            if (!Bindings.TryAdd(binding.Id, binding)) return;
+            var source = binding.Source;
+            if (Exchanges.Contains(source) || !vhost._exchanges.TryGetValue(source, out var definition) || !definition.AutoDelete) return;
+            if (vhost._bySource[source].All(b => Bindings.ContainsKey(b.Id))) RemoveExchange(source);
+        }
     }
 
-    private void RemoveBindingsTo(string destination, BindingDestinationType type)
+    // Under the lock: stores the durable part of the plan, then applies all of it.
+    private void Execute(RemovalPlan plan)
     {
-        var doomed = _bindings.Values.Where(b => b.DestinationType == type && b.Destination == destination).ToList();
-        foreach (var binding in doomed)
-            if (_bindings.ContainsKey(binding.Id)) RemoveBinding(binding);
+        var changes = new List<TopologyChange>();
+        foreach (var b in plan.Bindings.Values)
+            if (IsDurable(b)) changes.Add(new TopologyChange.BindingRemoved(Name, b));
+        foreach (var x in plan.Exchanges)
+            if (_exchanges[x].Durable) changes.Add(new TopologyChange.ExchangeDeleted(Name, x));
+        if (plan.Queue is { DurableId: not 0 } durableQueue)
+            changes.Add(new TopologyChange.QueueDeleted(Name, durableQueue.Name, durableQueue.DurableId));
+        Store(changes);
+
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var b in plan.Bindings.Values)
+        {
+            _bindings.Remove(b.Id);
+            var list = _bySource[b.Source];
+            list.Remove(b);
+            if (list.Count == 0) _bySource.Remove(b.Source);
+            touched.Add(b.Source);
+        }
+        foreach (var x in plan.Exchanges)
+        {
+            _exchanges.Remove(x);
+            _nodes.Remove(x);
+        }
+        if (plan.Queue is { } queue) _queues.Remove(queue.Name);
+        foreach (var source in touched) RebuildRouter(source);
+        PublishSnapshot();
     }
 
-    // ---------------------------------------------------------------- snapshot
+    // ---------------------------------------------------------------- recovery and storage
+
+    private void Store(List<TopologyChange> changes)
+    {
+        if (_store is null || _recovering || changes.Count == 0) return;
+        _store.Apply(changes);
+    }
+
+    /// <summary>Re-creates durable topology read from the store, without writing it back.</summary>
+    internal void Restore(DurableTopology topology, Dictionary<long, MessageQueue> queuesById)
+    {
+        lock (_lock)
+        {
+            _recovering = true;
+            try
+            {
+                foreach (var (_, definition) in topology.Exchanges.Where(x => x.Vhost == Name))
+                    if (!definition.Name.StartsWith("amq.", StringComparison.Ordinal) || !_exchanges.ContainsKey(definition.Name))
+                        DeclareExchange(definition);
+                foreach (var (_, definition, queueId) in topology.Queues.Where(q => q.Vhost == Name))
+                    queuesById[queueId] = DeclareQueueCore(definition, queueId).Queue;
+                foreach (var (_, binding) in topology.Bindings.Where(b => b.Vhost == Name))
+                {
+                    try
+                    {
+                        Bind(binding);
+                    }
+                    catch (BrokerException)
+                    {
+                        // A binding whose end is gone (stored before a crash cut its cascade short): dropped.
+                    }
+                }
+            }
+            finally
+            {
+                _recovering = false;
+            }
+        }
+    }
 
     private void RebuildRouter(string exchange)
     {
@@ -368,16 +493,18 @@ public sealed class VirtualHost
         _nodes[exchange] = new ExchangeNode(definition, ExchangeRouter.Create(definition.Type, bindings));
     }
 
-    private void Publish() =>
+    private void PublishSnapshot() =>
         _snapshot = new TopologySnapshot(new(_nodes, StringComparer.Ordinal), new(_queues, StringComparer.Ordinal));
 
     internal void MarkDeleted()
     {
+        List<MessageQueue> queues;
         lock (_lock)
         {
             IsDeleted = true;
-            foreach (var queue in _queues.Values) queue.MarkDeleted();
+            queues = [.. _queues.Values];
         }
+        foreach (var queue in queues) queue.MarkDeleted();
     }
 
     private void ThrowIfDeleted()

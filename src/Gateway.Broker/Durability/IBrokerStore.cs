@@ -1,0 +1,93 @@
+using Gateway.Broker.Exchanges;
+using Gateway.Broker.Messages;
+using Gateway.Broker.Queues;
+using Gateway.Broker.Topology;
+
+namespace Gateway.Broker.Durability;
+
+/// <summary>
+/// The storage port: where the engine keeps durable topology and persistent messages. The embedded default is SQLite
+/// (Gateway.Storage); without a store the broker is memory-only.
+/// </summary>
+public interface IBrokerStore
+{
+    /// <summary>
+    /// Makes a set of topology changes durable, atomically, before the engine applies them in memory. Called under the
+    /// vhost's topology lock with only durable resources in the list. Throws <see cref="StorageException"/> when the
+    /// changes could not be stored; the engine then refuses the operation and changes nothing.
+    /// </summary>
+    void Apply(IReadOnlyList<TopologyChange> changes);
+
+    /// <summary>The message journal.</summary>
+    IMessageJournal Journal { get; }
+
+    /// <summary>The durable topology, for recovery at start.</summary>
+    DurableTopology LoadTopology();
+
+    /// <summary>
+    /// Every persistent message of every durable queue, ordered by queue and then by position. A message stored for
+    /// several queues is one <see cref="Message"/> instance in all its entries.
+    /// </summary>
+    IEnumerable<RecoveredEntry> ReadMessages();
+
+    /// <summary>Drops journal entries of queues not in <paramref name="liveQueueIds"/> and messages no entry holds (after recovery).</summary>
+    int RemoveOrphans(IReadOnlyCollection<long> liveQueueIds);
+}
+
+/// <summary>
+/// Where persistent messages on durable queues are recorded. Queues call it under their own lock, so the journal
+/// sees each queue's operations in the order they happened (an entry's insert always before its removal). Calls
+/// only enqueue work: a single writer commits it in batches, and a <see cref="TaskCompletionSource"/> passed with an
+/// operation completes once the batch holding it has committed (or fails with <see cref="StorageException"/>).
+/// </summary>
+public interface IMessageJournal
+{
+    /// <summary>A persistent message entered durable queue <paramref name="queueId"/> at <paramref name="sequence"/>.</summary>
+    void Insert(Message message, long queueId, long sequence, TaskCompletionSource? committed);
+
+    /// <summary>The entry was delivered; <paramref name="deliveryCount"/> deliveries so far (for redelivery after a crash).</summary>
+    void Delivered(long queueId, long sequence, int deliveryCount);
+
+    /// <summary>The entry left the queue (ack, reject, purge, queue deletion). <paramref name="lastReference"/>: no durable queue holds the message any more.</summary>
+    void Remove(Message message, long queueId, long sequence, bool lastReference, TaskCompletionSource? committed);
+
+    /// <summary>Completes <paramref name="committed"/> once everything enqueued before it has committed.</summary>
+    void Flush(TaskCompletionSource committed);
+}
+
+/// <summary>A storage failure (disk full, file gone, database locked): the operation was not made durable.</summary>
+public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>One durable topology change.</summary>
+public abstract record TopologyChange
+{
+    /// <summary>A vhost was created.</summary>
+    public sealed record VhostCreated(string Vhost) : TopologyChange;
+    /// <summary>A vhost was deleted with everything in it.</summary>
+    public sealed record VhostDeleted(string Vhost) : TopologyChange;
+    /// <summary>A durable exchange was declared.</summary>
+    public sealed record ExchangeDeclared(string Vhost, ExchangeDefinition Definition) : TopologyChange;
+    /// <summary>A durable exchange was deleted.</summary>
+    public sealed record ExchangeDeleted(string Vhost, string Name) : TopologyChange;
+    /// <summary>A durable queue was declared with its durable id (the journal's key for it).</summary>
+    public sealed record QueueDeclared(string Vhost, QueueDefinition Definition, long QueueId) : TopologyChange;
+    /// <summary>A durable queue was deleted; the store drops its messages too.</summary>
+    public sealed record QueueDeleted(string Vhost, string Name, long QueueId) : TopologyChange;
+    /// <summary>A binding between durable resources was added.</summary>
+    public sealed record BindingAdded(string Vhost, Binding Binding) : TopologyChange;
+    /// <summary>A binding between durable resources was removed.</summary>
+    public sealed record BindingRemoved(string Vhost, Binding Binding) : TopologyChange;
+}
+
+/// <summary>The durable topology read at start.</summary>
+public sealed record DurableTopology(
+    IReadOnlyList<string> Vhosts,
+    IReadOnlyList<(string Vhost, ExchangeDefinition Definition)> Exchanges,
+    IReadOnlyList<(string Vhost, QueueDefinition Definition, long QueueId)> Queues,
+    IReadOnlyList<(string Vhost, Binding Binding)> Bindings);
+
+/// <summary>A persistent message in a durable queue, read at start.</summary>
+public readonly record struct RecoveredEntry(long QueueId, long Sequence, int DeliveryCount, Message Message);
+
+/// <summary>Progress of recovery, reported while messages are loaded.</summary>
+public readonly record struct RecoveryProgress(long Messages, int QueuesDone, int Queues, TimeSpan Elapsed);

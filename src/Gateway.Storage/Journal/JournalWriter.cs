@@ -1,0 +1,202 @@
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Gateway.Broker.Durability;
+using Gateway.Broker.Messages;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Storage.Journal;
+
+/// <summary>
+/// The single writer of the message journal. Callers enqueue operations (never blocking); one loop drains whatever
+/// has accumulated and commits it in one transaction (group commit), then completes the waiters of that batch. While
+/// a commit is in flight, new operations gather for the next one, so the commit rate adapts to the load.
+/// </summary>
+/// <remarks>
+/// Inside a batch, an entry inserted and removed again (a message acked before its insert committed) cancels out:
+/// neither statement runs, and a message none of whose entries survive is never written. Error tiers: a failed
+/// batch is rolled back and every waiter in it fails with <see cref="StorageException"/> (publishes answer 503,
+/// nothing is confirmed); the loop goes on with the next batch, so a full disk or a locked file is survivable.
+/// </remarks>
+internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
+{
+    private const int MaxBatch = 16_384;
+
+    private enum OpKind : byte { Insert, Delivered, Remove, Flush }
+
+    [StructLayout(LayoutKind.Auto)]
+    private readonly record struct Op(OpKind Kind, Message? Message, long QueueId, long Sequence, int Count, bool Last, TaskCompletionSource? Done);
+
+    private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+    private readonly SqliteConnection _connection;
+    private readonly ILogger _logger;
+    private readonly Task _loop;
+    private readonly List<Op> _batch = new(1024);
+    private readonly HashSet<(long, long)> _insertedInBatch = [];
+    private readonly HashSet<(long, long)> _cancelled = [];
+    private readonly List<Message> _assignedInBatch = [];
+    private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage;
+    private long _lastMessageId;
+
+    public JournalWriter(SqliteConnection connection, ILogger logger)
+    {
+        _connection = connection;
+        _logger = logger;
+        using (var max = connection.CreateCommand())
+        {
+            max.CommandText = "SELECT COALESCE(MAX(id), 0) FROM messages";
+            _lastMessageId = (long)max.ExecuteScalar()!;
+        }
+        _insertMessage = Prepare("INSERT INTO messages (id, exchange, routing_key, properties, body) VALUES ($id, $exchange, $key, $properties, $body)",
+            "$id", "$exchange", "$key", "$properties", "$body");
+        _insertEntry = Prepare("INSERT INTO queue_messages (queue_id, sequence, message_id, delivery_count) VALUES ($q, $s, $m, 0)", "$q", "$s", "$m");
+        _updateDelivery = Prepare("UPDATE queue_messages SET delivery_count = $c WHERE queue_id = $q AND sequence = $s", "$c", "$q", "$s");
+        _deleteEntry = Prepare("DELETE FROM queue_messages WHERE queue_id = $q AND sequence = $s", "$q", "$s");
+        _deleteMessage = Prepare("DELETE FROM messages WHERE id = $id", "$id");
+        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    /// <summary>Operations committed so far, and batches (for metrics and benchmarks).</summary>
+    public long CommittedOperations { get; private set; }
+    public long CommittedBatches { get; private set; }
+
+    public void Insert(Message message, long queueId, long sequence, TaskCompletionSource? committed) =>
+        Enqueue(new Op(OpKind.Insert, message, queueId, sequence, 0, false, committed));
+
+    public void Delivered(long queueId, long sequence, int deliveryCount) =>
+        Enqueue(new Op(OpKind.Delivered, null, queueId, sequence, deliveryCount, false, null));
+
+    public void Remove(Message message, long queueId, long sequence, bool lastReference, TaskCompletionSource? committed) =>
+        Enqueue(new Op(OpKind.Remove, message, queueId, sequence, 0, lastReference, committed));
+
+    public void Flush(TaskCompletionSource committed) => Enqueue(new Op(OpKind.Flush, null, 0, 0, 0, false, committed));
+
+    private void Enqueue(Op op)
+    {
+        if (!_ops.Writer.TryWrite(op))
+            op.Done?.TrySetException(new StorageException("The journal is closed."));
+    }
+
+    private SqliteCommand Prepare(string sql, params string[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters) command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        command.Prepare();
+        return command;
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _ops.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            _batch.Clear();
+            while (_batch.Count < MaxBatch && reader.TryRead(out var op)) _batch.Add(op);
+            Commit();
+        }
+    }
+
+    private void Commit()
+    {
+        FindCancellations();
+        Exception? failure = null;
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            foreach (SqliteCommand command in (SqliteCommand[])[_insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage])
+                command.Transaction = transaction;
+            foreach (var op in _batch) Execute(op);
+            transaction.Commit();
+            CommittedOperations += _batch.Count;
+            CommittedBatches++;
+        }
+        catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
+        {
+            failure = new StorageException("The message journal could not commit: " + e.Message, e);
+            foreach (var message in _assignedInBatch) message.JournalId = 0; // rolled back: not stored
+            LogCommitFailed(e, _batch.Count);
+        }
+        foreach (var op in _batch)
+        {
+            if (op.Done is null) continue;
+            if (failure is null) op.Done.TrySetResult();
+            else op.Done.TrySetException(failure);
+        }
+        _assignedInBatch.Clear();
+    }
+
+    private void FindCancellations()
+    {
+        _insertedInBatch.Clear();
+        _cancelled.Clear();
+        foreach (var op in _batch)
+        {
+            if (op.Kind == OpKind.Insert) _insertedInBatch.Add((op.QueueId, op.Sequence));
+            else if (op.Kind == OpKind.Remove && _insertedInBatch.Contains((op.QueueId, op.Sequence))) _cancelled.Add((op.QueueId, op.Sequence));
+        }
+    }
+
+    private void Execute(in Op op)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.Insert:
+                if (_cancelled.Contains((op.QueueId, op.Sequence))) return;
+                var message = op.Message!;
+                if (message.JournalId == 0)
+                {
+                    message.JournalId = ++_lastMessageId;
+                    _assignedInBatch.Add(message);
+                    var p = _insertMessage.Parameters;
+                    p[0].Value = message.JournalId;
+                    p[1].Value = message.Exchange;
+                    p[2].Value = message.RoutingKey;
+                    p[3].Value = (object?)FieldCodec.EncodeProperties(message.Properties) ?? DBNull.Value;
+                    p[4].Value = Bytes(message.Body);
+                    _insertMessage.ExecuteNonQuery();
+                }
+                _insertEntry.Parameters[0].Value = op.QueueId;
+                _insertEntry.Parameters[1].Value = op.Sequence;
+                _insertEntry.Parameters[2].Value = message.JournalId;
+                _insertEntry.ExecuteNonQuery();
+                return;
+            case OpKind.Delivered:
+                if (_cancelled.Contains((op.QueueId, op.Sequence))) return;
+                _updateDelivery.Parameters[0].Value = op.Count;
+                _updateDelivery.Parameters[1].Value = op.QueueId;
+                _updateDelivery.Parameters[2].Value = op.Sequence;
+                _updateDelivery.ExecuteNonQuery();
+                return;
+            case OpKind.Remove:
+                if (!_cancelled.Contains((op.QueueId, op.Sequence)))
+                {
+                    _deleteEntry.Parameters[0].Value = op.QueueId;
+                    _deleteEntry.Parameters[1].Value = op.Sequence;
+                    _deleteEntry.ExecuteNonQuery();
+                }
+                if (op.Last && op.Message!.JournalId != 0)
+                {
+                    _deleteMessage.Parameters[0].Value = op.Message.JournalId;
+                    _deleteMessage.ExecuteNonQuery();
+                    op.Message.JournalId = 0;
+                }
+                return;
+        }
+    }
+
+    private static byte[] Bytes(ReadOnlyMemory<byte> body) =>
+        MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : body.ToArray();
+
+    public async ValueTask DisposeAsync()
+    {
+        _ops.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+        foreach (var command in new[] { _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage }) command.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Journal commit of {Operations} operations failed; their publishes are not confirmed")]
+    private partial void LogCommitFailed(Exception exception, int operations);
+}

@@ -1,0 +1,248 @@
+using Gateway.Broker.Durability;
+using Gateway.Broker.Exchanges;
+using Gateway.Broker.Messages;
+using Gateway.Broker.Queues;
+using Gateway.Broker.Topology;
+using Gateway.Storage.Journal;
+using Gateway.Storage.Topology;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gateway.Storage;
+
+/// <summary>
+/// The embedded store: one SQLite database file in WAL mode. Topology goes through EF Core (migrated at open); the
+/// message journal through <see cref="JournalWriter"/> on its own connection with prepared statements.
+/// </summary>
+public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
+{
+    private readonly SqliteConnection _topologyConnection;
+    private readonly SqliteConnection _journalConnection;
+    private readonly DbContextOptions<GatewayDbContext> _dbOptions;
+    private readonly JournalWriter _journal;
+    private readonly Lock _topologyLock = new();
+
+    private SqliteStore(StorageOptions options, ILogger logger)
+    {
+        Directory.CreateDirectory(options.DataPath);
+        DatabasePath = Path.GetFullPath(Path.Combine(options.DataPath, options.FileName));
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, options.BusyTimeoutMilliseconds / 1000),
+        }.ToString();
+        var synchronous = options.Synchronous == SynchronousMode.Full ? "FULL" : "NORMAL";
+
+        _topologyConnection = Open(connectionString, synchronous, options.BusyTimeoutMilliseconds);
+        _dbOptions = new DbContextOptionsBuilder<GatewayDbContext>().UseSqlite(_topologyConnection).Options;
+        using (var db = new GatewayDbContext(_dbOptions)) db.Database.Migrate();
+
+        _journalConnection = Open(connectionString, synchronous, options.BusyTimeoutMilliseconds);
+        _journal = new JournalWriter(_journalConnection, logger);
+    }
+
+    /// <summary>Opens (creating and migrating when needed) the database in <see cref="StorageOptions.DataPath"/>.</summary>
+    public static SqliteStore Open(StorageOptions options, ILogger? logger = null)
+    {
+        try
+        {
+            return new SqliteStore(options, logger ?? NullLogger.Instance);
+        }
+        catch (SqliteException e)
+        {
+            throw new StorageException($"Cannot open the database in '{options.DataPath}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The database file.</summary>
+    public string DatabasePath { get; }
+
+    /// <inheritdoc />
+    public IMessageJournal Journal => _journal;
+
+    /// <summary>Journal operations committed so far.</summary>
+    public long JournalOperations => _journal.CommittedOperations;
+
+    /// <summary>Journal batches committed so far.</summary>
+    public long JournalBatches => _journal.CommittedBatches;
+
+    private static SqliteConnection Open(string connectionString, string synchronous, int busyTimeout)
+    {
+        var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = $"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout={busyTimeout}; PRAGMA foreign_keys=OFF;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <inheritdoc />
+    public void Apply(IReadOnlyList<TopologyChange> changes)
+    {
+        if (changes.Count == 0) return;
+        lock (_topologyLock)
+        {
+            try
+            {
+                using var db = new GatewayDbContext(_dbOptions);
+                using var transaction = db.Database.BeginTransaction();
+                foreach (var change in changes) Stage(db, change);
+                db.SaveChanges();
+                transaction.Commit();
+            }
+            catch (Exception e) when (e is DbUpdateException or SqliteException or InvalidOperationException)
+            {
+                throw new StorageException("The topology change could not be stored: " + (e.InnerException ?? e).Message, e);
+            }
+        }
+    }
+
+    private static void Stage(GatewayDbContext db, TopologyChange change)
+    {
+        switch (change)
+        {
+            case TopologyChange.VhostCreated c:
+                if (db.Vhosts.Find(c.Vhost) is null) db.Vhosts.Add(new VhostRow { Name = c.Vhost });
+                break;
+            case TopologyChange.VhostDeleted c:
+                db.Bindings.Where(b => b.Vhost == c.Vhost).ExecuteDelete();
+                db.Queues.Where(q => q.Vhost == c.Vhost).ExecuteDelete();
+                db.Exchanges.Where(x => x.Vhost == c.Vhost).ExecuteDelete();
+                db.Vhosts.Where(v => v.Name == c.Vhost).ExecuteDelete();
+                break;
+            case TopologyChange.ExchangeDeclared c:
+                Upsert(db.Exchanges, db.Exchanges.Find(c.Vhost, c.Definition.Name), new ExchangeRow
+                {
+                    Vhost = c.Vhost, Name = c.Definition.Name, Type = c.Definition.Type.ToName(), AutoDelete = c.Definition.AutoDelete,
+                    Internal = c.Definition.Internal, Arguments = FieldCodec.EncodeTable(c.Definition.Arguments),
+                });
+                break;
+            case TopologyChange.ExchangeDeleted c:
+                if (db.Exchanges.Find(c.Vhost, c.Name) is { } x) db.Exchanges.Remove(x);
+                break;
+            case TopologyChange.QueueDeclared c:
+                Upsert(db.Queues, db.Queues.Find(c.Vhost, c.Definition.Name), new QueueRow
+                {
+                    Vhost = c.Vhost, Name = c.Definition.Name, QueueId = c.QueueId, Exclusive = c.Definition.Exclusive,
+                    AutoDelete = c.Definition.AutoDelete, Arguments = FieldCodec.EncodeTable(c.Definition.Arguments),
+                });
+                break;
+            case TopologyChange.QueueDeleted c:
+                if (db.Queues.Find(c.Vhost, c.Name) is { } q) db.Queues.Remove(q);
+                break;
+            case TopologyChange.BindingAdded c:
+                if (db.Bindings.Find(c.Vhost, c.Binding.Id) is null)
+                    db.Bindings.Add(new BindingRow
+                    {
+                        Vhost = c.Vhost, Id = c.Binding.Id, Source = c.Binding.Source, Destination = c.Binding.Destination,
+                        DestinationType = c.Binding.DestinationType == BindingDestinationType.Queue ? "queue" : "exchange",
+                        RoutingKey = c.Binding.RoutingKey, Arguments = FieldCodec.EncodeTable(c.Binding.Arguments),
+                    });
+                break;
+            case TopologyChange.BindingRemoved c:
+                if (db.Bindings.Find(c.Vhost, c.Binding.Id) is { } b) db.Bindings.Remove(b);
+                break;
+        }
+    }
+
+    private static void Upsert<T>(DbSet<T> set, T? existing, T row) where T : class
+    {
+        if (existing is not null) set.Remove(existing);
+        set.Add(row);
+    }
+
+    /// <inheritdoc />
+    public DurableTopology LoadTopology()
+    {
+        using var db = new GatewayDbContext(_dbOptions);
+        var vhosts = db.Vhosts.AsNoTracking().Select(v => v.Name).ToList();
+        var exchanges = db.Exchanges.AsNoTracking().AsEnumerable().Select(x =>
+        {
+            ExchangeTypes.TryParse(x.Type, out var type);
+            return (x.Vhost, new ExchangeDefinition(x.Name, type, true, x.AutoDelete, x.Internal, FieldCodec.DecodeTable(x.Arguments)));
+        }).ToList();
+        var queues = db.Queues.AsNoTracking().AsEnumerable()
+            .Select(q => (q.Vhost, new QueueDefinition(q.Name, true, q.Exclusive, q.AutoDelete, FieldCodec.DecodeTable(q.Arguments)), q.QueueId))
+            .ToList();
+        var bindings = db.Bindings.AsNoTracking().AsEnumerable()
+            .Select(b => (b.Vhost, new Binding(b.Source, b.Destination,
+                b.DestinationType == "queue" ? BindingDestinationType.Queue : BindingDestinationType.Exchange, b.RoutingKey,
+                FieldCodec.DecodeTable(b.Arguments))))
+            .ToList();
+        return new DurableTopology(vhosts, exchanges, queues, bindings);
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<RecoveredEntry> ReadMessages()
+    {
+        using var connection = new SqliteConnection(_journalConnection.ConnectionString);
+        connection.Open();
+        var shared = new HashSet<long>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT message_id FROM queue_messages GROUP BY message_id HAVING COUNT(*) > 1";
+            using var reader = command.ExecuteReader();
+            while (reader.Read()) shared.Add(reader.GetInt64(0));
+        }
+        var sharedMessages = new Dictionary<long, Message>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT e.queue_id, e.sequence, e.delivery_count, e.message_id, m.exchange, m.routing_key, m.properties, m.body
+                FROM queue_messages e JOIN messages m ON m.id = e.message_id
+                ORDER BY e.queue_id, e.sequence
+                """;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var messageId = reader.GetInt64(3);
+                if (!shared.Contains(messageId) || !sharedMessages.TryGetValue(messageId, out var message))
+                {
+                    var properties = reader.IsDBNull(6) ? MessageProperties.Empty : FieldCodec.DecodeProperties((byte[])reader.GetValue(6));
+                    message = new Message(reader.GetString(4), reader.GetString(5), properties, (byte[])reader.GetValue(7)) { JournalId = messageId };
+                    if (shared.Contains(messageId)) sharedMessages[messageId] = message;
+                }
+                yield return new RecoveredEntry(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), message);
+            }
+        }
+    }
+
+    /// <summary>Removes journal entries of queues that no longer exist, and messages no entry refers to.</summary>
+    public int RemoveOrphans(IReadOnlyCollection<long> liveQueueIds)
+    {
+        using var connection = new SqliteConnection(_journalConnection.ConnectionString);
+        connection.Open();
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "CREATE TEMP TABLE IF NOT EXISTS live_queues (id INTEGER PRIMARY KEY); DELETE FROM live_queues;";
+        command.ExecuteNonQuery();
+        command.CommandText = "INSERT INTO live_queues (id) VALUES ($id)";
+        var id = command.Parameters.Add("$id", SqliteType.Integer);
+        foreach (var queueId in liveQueueIds)
+        {
+            id.Value = queueId;
+            command.ExecuteNonQuery();
+        }
+        command.Parameters.Clear();
+        command.CommandText = """
+            DELETE FROM queue_messages WHERE queue_id NOT IN (SELECT id FROM live_queues);
+            DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue_messages);
+            """;
+        var removed = command.ExecuteNonQuery();
+        transaction.Commit();
+        return removed;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _journal.DisposeAsync();
+        _journalConnection.Dispose();
+        _topologyConnection.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+
+namespace Gateway.Storage.Topology;
+
+/// <summary>Durable topology: vhosts, exchanges, queues and bindings. Migrations live in Migrations/ and run at start.</summary>
+public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
+{
+    public DbSet<VhostRow> Vhosts => Set<VhostRow>();
+    public DbSet<ExchangeRow> Exchanges => Set<ExchangeRow>();
+    public DbSet<QueueRow> Queues => Set<QueueRow>();
+    public DbSet<BindingRow> Bindings => Set<BindingRow>();
+
+    protected override void OnModelCreating(ModelBuilder model)
+    {
+        model.Entity<VhostRow>(e =>
+        {
+            e.ToTable("vhosts");
+            e.HasKey(v => v.Name);
+        });
+        model.Entity<ExchangeRow>(e =>
+        {
+            e.ToTable("exchanges");
+            e.HasKey(x => new { x.Vhost, x.Name });
+        });
+        model.Entity<QueueRow>(e =>
+        {
+            e.ToTable("queues");
+            e.HasKey(q => new { q.Vhost, q.Name });
+            e.HasIndex(q => q.QueueId).IsUnique();
+        });
+        model.Entity<BindingRow>(e =>
+        {
+            e.ToTable("bindings");
+            e.HasKey(b => new { b.Vhost, b.Id });
+        });
+    }
+}
+
+public sealed class VhostRow
+{
+    public required string Name { get; set; }
+}
+
+public sealed class ExchangeRow
+{
+    public required string Vhost { get; set; }
+    public required string Name { get; set; }
+    public required string Type { get; set; }
+    public bool AutoDelete { get; set; }
+    public bool Internal { get; set; }
+    public byte[]? Arguments { get; set; }
+}
+
+public sealed class QueueRow
+{
+    public required string Vhost { get; set; }
+    public required string Name { get; set; }
+    /// <summary>The journal's key for the queue's messages.</summary>
+    public long QueueId { get; set; }
+    public bool Exclusive { get; set; }
+    public bool AutoDelete { get; set; }
+    public byte[]? Arguments { get; set; }
+}
+
+public sealed class BindingRow
+{
+    public required string Vhost { get; set; }
+    public required string Id { get; set; }
+    public required string Source { get; set; }
+    public required string Destination { get; set; }
+    /// <summary>"queue" or "exchange".</summary>
+    public required string DestinationType { get; set; }
+    public required string RoutingKey { get; set; }
+    public byte[]? Arguments { get; set; }
+}
+
+/// <summary>Lets <c>dotnet ef migrations add</c> build the model without starting the server.</summary>
+internal sealed class DesignTimeFactory : IDesignTimeDbContextFactory<GatewayDbContext>
+{
+    public GatewayDbContext CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<GatewayDbContext>().UseSqlite("Data Source=design-time.db").Options);
+}
