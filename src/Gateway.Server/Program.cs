@@ -1,5 +1,4 @@
 using FluentValidation;
-using Gateway.Broker;
 using Gateway.Server.Contracts;
 using Gateway.Server.Endpoints;
 using Gateway.Server.Http;
@@ -7,10 +6,12 @@ using Gateway.Server.Json;
 using Gateway.Server.Validation;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
-RepositorySettings.AddTo(builder.Configuration, RepositorySettings.FindRepositoryRoot());
+var repositoryRoot = RepositorySettings.FindRepositoryRoot();
+RepositorySettings.AddTo(builder.Configuration, repositoryRoot);
 
 builder.Services.AddOptions<GatewayLimitsOptions>()
     .BindConfiguration("Gateway:Limits")
@@ -21,12 +22,24 @@ builder.Services.AddOptions<GatewayLimitsOptions>()
 builder.Services.AddOptions<KestrelServerOptions>()
     .Configure<IOptions<GatewayLimitsOptions>>((kestrel, limits) => kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
 
-builder.Services.AddSingleton(_ => new MessageBroker());
 builder.Services.AddSingleton<ReadinessState>();
+builder.Services.AddGatewayStorage(repositoryRoot, builder.Environment.ContentRootPath);
 builder.Services.AddValidatorsFromAssemblyContaining<PublishRequestValidator>(ServiceLifetime.Singleton, includeInternalTypes: true);
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, GatewayJsonContext.Default));
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, GatewayJsonContext.Default);
+    // JSON null for a non-nullable member (e.g. "payload": null) is a malformed request (400), not a null to crash on.
+    o.SerializerOptions.RespectNullableAnnotations = true;
+});
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-builder.Services.AddProblemDetails();
+// Problems the framework writes itself (no route 404, 405, 415 for a non-JSON body) carry no detail; give them one.
+builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= c.ProblemDetails.Status switch
+{
+    StatusCodes.Status404NotFound => $"No resource at {c.HttpContext.Request.Path}.",
+    StatusCodes.Status405MethodNotAllowed => $"{c.HttpContext.Request.Method} is not allowed on {c.HttpContext.Request.Path}.",
+    StatusCodes.Status415UnsupportedMediaType => $"Content-Type '{c.HttpContext.Request.ContentType}' is not supported here; send application/json.",
+    var status => ReasonPhrases.GetReasonPhrase(status ?? StatusCodes.Status500InternalServerError),
+});
 builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
 builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"]);
 builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
@@ -42,6 +55,7 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseRecoveryGate();
 
 app.MapOpenApi("/openapi/{documentName}.json");
 app.UseSwaggerUI(o =>
@@ -52,7 +66,8 @@ app.UseSwaggerUI(o =>
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 
-var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>().ProducesProblem(StatusCodes.Status400BadRequest);
+var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>()
+    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 api.MapVhostEndpoints();
 api.MapExchangeEndpoints();
 api.MapQueueEndpoints();
@@ -60,8 +75,7 @@ api.MapBindingEndpoints();
 api.MapPublishEndpoints();
 api.MapConsumeEndpoints();
 
-var readiness = app.Services.GetRequiredService<ReadinessState>();
-app.Lifetime.ApplicationStarted.Register(readiness.MarkReady);
+if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
 
 app.Run();
 

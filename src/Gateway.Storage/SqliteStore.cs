@@ -211,6 +211,14 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         }
     }
 
+    /// <summary>How many queue entries the journal holds (for recovery progress).</summary>
+    public long CountJournalEntries()
+    {
+        using var command = _journalConnection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM queue_messages";
+        return (long)command.ExecuteScalar()!;
+    }
+
     /// <summary>Removes journal entries of queues that no longer exist, and messages no entry refers to.</summary>
     public int RemoveOrphans(IReadOnlyCollection<long> liveQueueIds)
     {

@@ -37,22 +37,45 @@ public interface IBrokerStore
 /// <summary>
 /// Where persistent messages on durable queues are recorded. Queues call it under their own lock, so the journal
 /// sees each queue's operations in the order they happened (an entry's insert always before its removal). Calls
-/// only enqueue work: a single writer commits it in batches, and a <see cref="TaskCompletionSource"/> passed with an
-/// operation completes once the batch holding it has committed (or fails with <see cref="StorageException"/>).
+/// only enqueue work: a single writer commits it in batches. An operation passed with a <see cref="JournalTicket"/>
+/// releases it once the batch holding it has committed, or fails it when that batch could not commit.
 /// </summary>
 public interface IMessageJournal
 {
     /// <summary>A persistent message entered durable queue <paramref name="queueId"/> at <paramref name="sequence"/>.</summary>
-    void Insert(Message message, long queueId, long sequence, TaskCompletionSource? committed);
+    void Insert(Message message, long queueId, long sequence, JournalTicket? ticket);
 
     /// <summary>The entry was delivered; <paramref name="deliveryCount"/> deliveries so far (for redelivery after a crash).</summary>
     void Delivered(long queueId, long sequence, int deliveryCount);
 
     /// <summary>The entry left the queue (ack, reject, purge, queue deletion). <paramref name="lastReference"/>: no durable queue holds the message any more.</summary>
-    void Remove(Message message, long queueId, long sequence, bool lastReference, TaskCompletionSource? committed);
+    void Remove(Message message, long queueId, long sequence, bool lastReference, JournalTicket? ticket);
+}
 
-    /// <summary>Completes <paramref name="committed"/> once everything enqueued before it has committed.</summary>
-    void Flush(TaskCompletionSource committed);
+/// <summary>
+/// Waits for a group of journal operations (one publish, a batch, an ack of several tags): <see cref="Committed"/>
+/// completes when every operation added to it has committed and its issuer has released its own hold, and fails as
+/// soon as any of them could not be stored. A ticket to which nothing was added completes on the issuer's release.
+/// </summary>
+public sealed class JournalTicket
+{
+    private readonly TaskCompletionSource _committed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _pending = 1;
+
+    /// <summary>Completes when all operations have committed; faults with <see cref="StorageException"/> otherwise.</summary>
+    public Task Committed => _committed.Task;
+
+    /// <summary>Counts one more operation to wait for (called when the operation is handed to the journal).</summary>
+    public void Add() => Interlocked.Increment(ref _pending);
+
+    /// <summary>One operation committed, or the issuer is done adding: completes the ticket with the last one.</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _pending) == 0) _committed.TrySetResult();
+    }
+
+    /// <summary>An operation could not be stored: the whole group fails.</summary>
+    public void Fail(Exception exception) => _committed.TrySetException(exception);
 }
 
 /// <summary>A storage failure (disk full, file gone, database locked): the operation was not made durable.</summary>

@@ -76,7 +76,7 @@ public sealed class MessageQueue
     /// Appends a message. A persistent message in a durable queue is handed to the journal here, under the lock and
     /// before any consumer can see it, so that its insert always precedes its removal in the journal.
     /// </summary>
-    internal EnqueueResult Enqueue(Message message)
+    internal EnqueueResult Enqueue(Message message, JournalTicket? ticket)
     {
         lock (_lock)
         {
@@ -86,7 +86,8 @@ public sealed class MessageQueue
             {
                 entry.Journaled = true;
                 Interlocked.Increment(ref message.DurableReferences);
-                _journal.Insert(message, DurableId, entry.Sequence, null);
+                ticket?.Add();
+                _journal.Insert(message, DurableId, entry.Sequence, ticket);
             }
             _ready.Enqueue(entry);
             _readyBytes += message.Body.Length;
@@ -255,14 +256,14 @@ public sealed class MessageQueue
     /// </summary>
     public Task AckAsync(IReadOnlyCollection<DeliveryTag> tags)
     {
-        var journaled = false;
+        var ticket = _journal is null ? null : new JournalTicket();
         lock (_lock)
         {
-            foreach (var entry in Resolve(tags)) journaled |= Settle(entry);
+            foreach (var entry in Resolve(tags)) Settle(entry, ticket);
             Dispatch();
             UpdateCounts();
         }
-        return journaled ? FlushJournal() : Task.CompletedTask;
+        return Committed(ticket);
     }
 
     /// <summary>Acknowledges and waits until that is durable; see <see cref="AckAsync"/>.</summary>
@@ -274,18 +275,18 @@ public sealed class MessageQueue
     /// </summary>
     public Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue)
     {
-        var journaled = false;
+        var ticket = _journal is null ? null : new JournalTicket();
         lock (_lock)
         {
             foreach (var entry in Resolve(tags))
             {
                 if (requeue) { Release(entry); Requeue(entry); }
-                else journaled |= Settle(entry);
+                else Settle(entry, ticket);
             }
             Dispatch();
             UpdateCounts();
         }
-        return journaled ? FlushJournal() : Task.CompletedTask;
+        return Committed(ticket);
     }
 
     /// <summary>Rejects and waits until that is durable; see <see cref="NackAsync"/>.</summary>
@@ -313,18 +314,18 @@ public sealed class MessageQueue
     public async Task<int> PurgeAsync()
     {
         int count;
-        var journaled = false;
+        var ticket = _journal is null ? null : new JournalTicket();
         lock (_lock)
         {
             count = ReadyTotal;
-            foreach (var entry in _ready) journaled |= Forget(entry);
-            foreach (var (entry, _) in _returned.UnorderedItems) journaled |= Forget(entry);
+            foreach (var entry in _ready) Forget(entry, ticket);
+            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry, ticket);
             _ready.Clear();
             _returned.Clear();
             _readyBytes = 0;
             UpdateCounts();
         }
-        if (journaled) await FlushJournal().ConfigureAwait(false);
+        await Committed(ticket).ConfigureAwait(false);
         return count;
     }
 
@@ -359,9 +360,9 @@ public sealed class MessageQueue
                 consumer.Channel.Writer.TryComplete();
             }
             _consumers.Clear();
-            foreach (var entry in _ready) Forget(entry);
-            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry);
-            foreach (var entry in _unacked.Values) Forget(entry);
+            foreach (var entry in _ready) Forget(entry, null);
+            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry, null);
+            foreach (var entry in _unacked.Values) Forget(entry, null);
             _ready.Clear();
             _returned.Clear();
             _unacked.Clear();
@@ -447,30 +448,31 @@ public sealed class MessageQueue
         entry.Owner = null;
     }
 
-    // Removes a delivered entry for good; true when the journal has to record it.
-    private bool Settle(QueueEntry entry)
+    // Removes a delivered entry for good.
+    private void Settle(QueueEntry entry, JournalTicket? ticket)
     {
         Release(entry);
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
-        return Forget(entry);
+        Forget(entry, ticket);
     }
 
     // Tells the journal an entry is gone; the message's row goes with its last durable entry.
-    private bool Forget(QueueEntry entry)
+    private void Forget(QueueEntry entry, JournalTicket? ticket)
     {
-        if (!entry.Journaled) return false;
+        if (!entry.Journaled) return;
         entry.Journaled = false;
         var last = Interlocked.Decrement(ref entry.Message.DurableReferences) == 0;
-        _journal!.Remove(entry.Message, DurableId, entry.Sequence, last, null);
-        return true;
+        ticket?.Add();
+        _journal!.Remove(entry.Message, DurableId, entry.Sequence, last, ticket);
     }
 
-    private Task FlushJournal()
+    // Drops the issuer's hold on the ticket: the task completes when the journal has committed what was added.
+    private static Task Committed(JournalTicket? ticket)
     {
-        var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _journal!.Flush(committed);
-        return committed.Task;
+        if (ticket is null) return Task.CompletedTask;
+        ticket.Release();
+        return ticket.Committed;
     }
 
     // `seen`: whether a client may have seen the delivery. Unseen ones (still in a buffer) are not redeliveries.

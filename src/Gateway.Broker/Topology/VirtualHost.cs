@@ -100,28 +100,31 @@ public sealed class VirtualHost
     /// </summary>
     public ValueTask<PublishOutcome> PublishAsync(string exchange, Message message)
     {
+        var ticket = _store is not null && message.Properties.IsPersistent ? new JournalTicket() : null;
+        var outcome = PublishUnconfirmed(exchange, message, ticket);
+        if (ticket is null) return new(outcome);
+        ticket.Release();
+        return ticket.Committed.IsCompletedSuccessfully ? new(outcome) : AwaitCommit(ticket.Committed, outcome);
+    }
+
+    /// <summary>
+    /// Routes and enqueues without waiting for the journal: every journal write it causes is added to
+    /// <paramref name="ticket"/>, whose issuer confirms once <see cref="JournalTicket.Committed"/> completes (a batch
+    /// publish passes one ticket for all its messages and waits once).
+    /// </summary>
+    public PublishOutcome PublishUnconfirmed(string exchange, Message message, JournalTicket? ticket)
+    {
         var snapshot = _snapshot;
-        if (!snapshot.Exchanges.TryGetValue(exchange, out var node)) return new(new PublishOutcome(PublishStatus.ExchangeNotFound, 0));
-        if (node.Definition.Internal) return new(new PublishOutcome(PublishStatus.ExchangeInternal, 0));
+        if (!snapshot.Exchanges.TryGetValue(exchange, out var node)) return new(PublishStatus.ExchangeNotFound, 0);
+        if (node.Definition.Internal) return new(PublishStatus.ExchangeInternal, 0);
         var queues = RouteBuffer.Rent();
         try
         {
             snapshot.Route(node, message.RoutingKey, message.Properties.Headers, queues);
             var taken = 0;
-            var journaled = false;
             foreach (var queue in queues)
-            {
-                switch (queue.Enqueue(message))
-                {
-                    case EnqueueResult.Journaled: journaled = true; taken++; break;
-                    case EnqueueResult.InMemory: taken++; break;
-                }
-            }
-            var outcome = new PublishOutcome(PublishStatus.Ok, taken);
-            if (!journaled) return new(outcome);
-            var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _store!.Journal.Flush(committed);
-            return AwaitCommit(committed.Task, outcome);
+                if (queue.Enqueue(message, ticket) != EnqueueResult.Deleted) taken++;
+            return new(PublishStatus.Ok, taken);
         }
         finally
         {

@@ -1,9 +1,10 @@
 using System.Text.Json.Serialization;
+using Gateway.Server.Json;
 
 namespace Gateway.Server.Contracts;
 
 /// <summary>How a payload is written in JSON.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PayloadEncoding>))]
+[JsonConverter(typeof(NamedEnumConverter<PayloadEncoding>))]
 public enum PayloadEncoding
 {
     /// <summary>The payload is the UTF-8 text itself.</summary>
@@ -13,7 +14,7 @@ public enum PayloadEncoding
 }
 
 /// <summary>Whether deliveries must be acknowledged.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<AckMode>))]
+[JsonConverter(typeof(NamedEnumConverter<AckMode>))]
 public enum AckMode
 {
     /// <summary>Deliveries are leased until acked, nacked or the lease ends.</summary>
@@ -23,7 +24,7 @@ public enum AckMode
 }
 
 /// <summary>AMQP exchange types.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<ExchangeKind>))]
+[JsonConverter(typeof(NamedEnumConverter<ExchangeKind>))]
 public enum ExchangeKind
 {
     /// <summary>Exact routing-key match.</summary>
@@ -37,7 +38,7 @@ public enum ExchangeKind
 }
 
 /// <summary>What a binding leads to.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<DestinationKind>))]
+[JsonConverter(typeof(NamedEnumConverter<DestinationKind>))]
 public enum DestinationKind
 {
     /// <summary>A queue.</summary>

@@ -28,7 +28,9 @@ internal static class ConsumeEndpoints
                              "If the client goes away before the answer is written, the messages return to the queue at once.")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapPost("/messages/next", async (string vhost, string queue, int? wait, AckMode? ackMode, int? leaseSeconds,
+        // ackMode is bound as a string: minimal APIs parse an enum query value by its C# name ("Auto"), not by the
+        // API's name ("auto"), so an AckMode parameter would refuse the documented values.
+        queues.MapPost("/messages/next", async (string vhost, string queue, int? wait, string? ackMode, int? leaseSeconds,
                 MessageBroker broker, IHostApplicationLifetime lifetime, HttpContext http) =>
             {
                 var q = RequireQueue(broker, vhost, queue);
@@ -38,17 +40,30 @@ internal static class ConsumeEndpoints
                     throw new BrokerException(BrokerError.InvalidArgument, $"'wait' must be from 0 to {Limits.MaxWaitSeconds} seconds.");
                 if (lease is < 1 or > Limits.MaxLeaseSeconds)
                     throw new BrokerException(BrokerError.InvalidArgument, $"'leaseSeconds' must be from 1 to {Limits.MaxLeaseSeconds}.");
+                var mode = ackMode switch
+                {
+                    null or "" or "manual" => AckMode.Manual,
+                    "auto" => AckMode.Auto,
+                    _ => throw new BrokerException(BrokerError.InvalidArgument, $"'ackMode' must be 'manual' or 'auto', not '{ackMode}'."),
+                };
                 var deliveries = await PullAsync(q, 1, waitSeconds, lease, lifetime, http);
-                return new RawDeliveryResult(q, deliveries, ackMode ?? AckMode.Manual);
+                return new RawDeliveryResult(q, deliveries, mode);
+            })
+            .AddOpenApiOperationTransformer((operation, context, _) =>
+            {
+                // Document the string parameter as the AckMode enum it stands for.
+                if (operation.Parameters?.FirstOrDefault(p => p.Name == "ackMode") is Microsoft.OpenApi.OpenApiParameter parameter)
+                    parameter.Schema = new Microsoft.OpenApi.OpenApiSchemaReference(nameof(AckMode), context.Document);
+                return Task.CompletedTask;
             })
             .WithName("GetRawNext").WithSummary("Pull one message as a raw body")
             .WithDescription("The body is the payload; the delivery tag, redelivered flag, delivery count, exchange, routing key and " +
                              "properties come as Amqp-* headers (see PublishRaw). 204 when no message arrived within 'wait' seconds.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapPost("/ack", (string vhost, string queue, AckRequest request, MessageBroker broker) =>
+        queues.MapPost("/ack", async (string vhost, string queue, AckRequest request, MessageBroker broker) =>
             {
-                RequireQueue(broker, vhost, queue).Ack(ParseTags(request.DeliveryTags));
+                await RequireQueue(broker, vhost, queue).AckAsync(ParseTags(request.DeliveryTags));
                 return TypedResults.NoContent();
             })
             .Validate<AckRequest>()
@@ -56,9 +71,9 @@ internal static class ConsumeEndpoints
             .WithDescription("All or none: if any tag is unknown (404) or its lease expired (410), nothing is acknowledged.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
 
-        queues.MapPost("/nack", (string vhost, string queue, NackRequest request, MessageBroker broker) =>
+        queues.MapPost("/nack", async (string vhost, string queue, NackRequest request, MessageBroker broker) =>
             {
-                RequireQueue(broker, vhost, queue).Nack(ParseTags(request.DeliveryTags), request.Requeue);
+                await RequireQueue(broker, vhost, queue).NackAsync(ParseTags(request.DeliveryTags), request.Requeue);
                 return TypedResults.NoContent();
             })
             .Validate<NackRequest>()

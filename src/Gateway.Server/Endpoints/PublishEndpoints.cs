@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Gateway.Broker;
+using Gateway.Broker.Durability;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
@@ -19,13 +20,13 @@ internal static class PublishEndpoints
     {
         var publish = api.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing");
 
-        publish.MapPost("/publish", Results<Ok<PublishResult>, ProblemHttpResult> (string vhost, string exchange, PublishRequest request,
+        publish.MapPost("/publish", async Task<Results<Ok<PublishResult>, ProblemHttpResult>> (string vhost, string exchange, PublishRequest request,
                 MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
             {
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 if (MessageMapping.PayloadSize(request) > limits.Value.MaxMessageBytes) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
-                var outcome = v.Publish(name, MessageMapping.ToMessage(name, request));
+                var outcome = await v.PublishAsync(name, MessageMapping.ToMessage(name, request));
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (!outcome.Routed && request.Mandatory)
                     return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
@@ -38,7 +39,7 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
-        publish.MapPost("/publish/batch", Results<Ok<BatchPublishResponse>, ProblemHttpResult> (string vhost, string exchange,
+        publish.MapPost("/publish/batch", async Task<Results<Ok<BatchPublishResponse>, ProblemHttpResult>> (string vhost, string exchange,
                 BatchPublishRequest request, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
             {
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
@@ -48,12 +49,16 @@ internal static class PublishEndpoints
                     if (MessageMapping.PayloadSize(request.Messages[i]) > limits.Value.MaxMessageBytes)
                         return Problems.TooLarge($"Message {i} is larger than {limits.Value.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes); nothing was published.");
                 var results = new List<PublishResult>(request.Messages.Count);
+                // One journal ticket for the whole batch: the answer waits for one group commit, not one per message.
+                var ticket = new JournalTicket();
                 foreach (var message in request.Messages)
                 {
-                    var outcome = v.Publish(name, MessageMapping.ToMessage(name, message));
+                    var outcome = v.PublishUnconfirmed(name, MessageMapping.ToMessage(name, message), ticket);
                     if (Refusal(outcome, vhost, exchange) is { } gone) return gone; // deleted meanwhile
                     results.Add(ToResult(outcome, message.Mandatory));
                 }
+                ticket.Release();
+                await ticket.Committed;
                 return TypedResults.Ok(new BatchPublishResponse { Results = results });
             })
             .Validate<BatchPublishRequest>()
@@ -75,7 +80,7 @@ internal static class PublishEndpoints
                 var body = await ReadBodyAsync(http.BodyReader, max, http.HttpContext.RequestAborted);
                 if (body is null) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
-                var outcome = v.Publish(name, new Message(name, routingKey, properties, body));
+                var outcome = await v.PublishAsync(name, new Message(name, routingKey, properties, body));
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (!outcome.Routed && mandatory == true)
                     return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{routingKey}'.");

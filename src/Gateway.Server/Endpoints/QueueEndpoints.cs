@@ -53,9 +53,9 @@ internal static class QueueEndpoints
             .WithDescription("ifUnused=true refuses (409) while it has consumers; ifEmpty=true refuses (409) while it has ready messages.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        queues.MapDelete("/{queue}/messages", Results<Ok<PurgeResult>, ProblemHttpResult> (string vhost, string queue, MessageBroker broker) =>
+        queues.MapDelete("/{queue}/messages", async Task<Results<Ok<PurgeResult>, ProblemHttpResult>> (string vhost, string queue, MessageBroker broker) =>
                 broker.RequireVhost(vhost).GetQueue(queue) is { } q
-                    ? TypedResults.Ok(new PurgeResult { Purged = q.Purge() })
+                    ? TypedResults.Ok(new PurgeResult { Purged = await q.PurgeAsync() })
                     : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
             .WithName("PurgeQueue").WithSummary("Purge a queue's ready messages")
             .WithDescription("Unacknowledged deliveries are not purged: they stay with their consumers.")

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json;
 using Gateway.Broker;
+using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Json;
@@ -32,23 +33,28 @@ internal abstract class DeliveryResult(MessageQueue queue, IReadOnlyList<Deliver
         {
             // The client is gone; settled below.
         }
-        Settle(clientGone: aborted.IsCancellationRequested);
+        await SettleAsync(clientGone: aborted.IsCancellationRequested);
     }
 
     protected abstract Task WriteAsync(HttpResponse response, CancellationToken cancellationToken);
 
-    private void Settle(bool clientGone)
+    private async Task SettleAsync(bool clientGone)
     {
         if (Deliveries.Count == 0 || (!clientGone && ackMode == AckMode.Manual)) return;
         var tags = Deliveries.Select(d => d.Tag).ToList();
         try
         {
-            if (clientGone) queue.Nack(tags, requeue: true);
-            else queue.Ack(tags);
+            if (clientGone) await queue.NackAsync(tags, requeue: true);
+            else await queue.AckAsync(tags);
         }
         catch (BrokerException)
         {
             // The queue was deleted or the lease ran out meanwhile: nothing left to settle.
+        }
+        catch (StorageException)
+        {
+            // The auto-ack could not be stored: the message stays in the journal and comes back after a restart
+            // (at-least-once). The storage failure is logged by the journal.
         }
     }
 }

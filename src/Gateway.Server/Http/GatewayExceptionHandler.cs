@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Broker;
+using Gateway.Broker.Durability;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Gateway.Server.Http;
@@ -20,6 +21,8 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
                 bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too-large" : "bad-request", Describe(bad)),
             JsonException json => Problems.BadRequest("The request body is not valid JSON for this operation: " + json.Message),
             BrokerException broker => Problems.From(broker),
+            StorageException storage => Problems.Problem(StatusCodes.Status503ServiceUnavailable, "storage-unavailable",
+                "The operation could not be stored, so it was not confirmed; retry later. " + storage.Message),
             _ => null,
         };
         if (problem is null)

@@ -42,7 +42,9 @@ internal static class PublishChecks
         }
 
         if (r is null) { Fail("", "A message must be an object, not null."); return; }
-        if (Names.ValidateRoutingKey(r.RoutingKey) is { } keyError) Fail("routingKey", $"'routingKey' {keyError}.");
+        // RespectNullableAnnotations does not reach this optional member (the type has a required one), so check here.
+        if (r.RoutingKey is null) Fail("routingKey", "'routingKey' must be a string (\"\" when omitted), not null.");
+        else if (Names.ValidateRoutingKey(r.RoutingKey) is { } keyError) Fail("routingKey", $"'routingKey' {keyError}.");
         if (r.PayloadEncoding == PayloadEncoding.Base64)
         {
             if (!Base64.IsValid(r.Payload)) Fail("payload", "'payload' is not valid base64, but 'payloadEncoding' is 'base64'.");
@@ -153,7 +155,8 @@ internal sealed class BindingRequestValidator : AbstractValidator<BindingRequest
     {
         RuleFor(r => r.Source).ResourceName();
         RuleFor(r => r.Destination).ResourceName();
-        RuleFor(r => r.RoutingKey).Must(k => Names.ValidateRoutingKey(k) is null)
+        RuleFor(r => r.RoutingKey).NotNull().WithMessage("'routingKey' must be a string (\"\" when omitted), not null.")
+            .Must(k => Names.ValidateRoutingKey(k) is null)
             .WithMessage((_, k) => $"'routingKey' {Names.ValidateRoutingKey(k)}.");
     }
 }

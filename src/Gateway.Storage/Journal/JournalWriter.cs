@@ -22,10 +22,10 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 {
     private const int MaxBatch = 16_384;
 
-    private enum OpKind : byte { Insert, Delivered, Remove, Flush }
+    private enum OpKind : byte { Insert, Delivered, Remove }
 
     [StructLayout(LayoutKind.Auto)]
-    private readonly record struct Op(OpKind Kind, Message? Message, long QueueId, long Sequence, int Count, bool Last, TaskCompletionSource? Done);
+    private readonly record struct Op(OpKind Kind, Message? Message, long QueueId, long Sequence, int Count, bool Last, JournalTicket? Ticket);
 
     private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
     private readonly SqliteConnection _connection;
@@ -60,21 +60,19 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     public long CommittedOperations { get; private set; }
     public long CommittedBatches { get; private set; }
 
-    public void Insert(Message message, long queueId, long sequence, TaskCompletionSource? committed) =>
-        Enqueue(new Op(OpKind.Insert, message, queueId, sequence, 0, false, committed));
+    public void Insert(Message message, long queueId, long sequence, JournalTicket? ticket) =>
+        Enqueue(new Op(OpKind.Insert, message, queueId, sequence, 0, false, ticket));
 
     public void Delivered(long queueId, long sequence, int deliveryCount) =>
         Enqueue(new Op(OpKind.Delivered, null, queueId, sequence, deliveryCount, false, null));
 
-    public void Remove(Message message, long queueId, long sequence, bool lastReference, TaskCompletionSource? committed) =>
-        Enqueue(new Op(OpKind.Remove, message, queueId, sequence, 0, lastReference, committed));
-
-    public void Flush(TaskCompletionSource committed) => Enqueue(new Op(OpKind.Flush, null, 0, 0, 0, false, committed));
+    public void Remove(Message message, long queueId, long sequence, bool lastReference, JournalTicket? ticket) =>
+        Enqueue(new Op(OpKind.Remove, message, queueId, sequence, 0, lastReference, ticket));
 
     private void Enqueue(Op op)
     {
         if (!_ops.Writer.TryWrite(op))
-            op.Done?.TrySetException(new StorageException("The journal is closed."));
+            op.Ticket?.Fail(new StorageException("The journal is closed."));
     }
 
     private SqliteCommand Prepare(string sql, params string[] parameters)
@@ -119,9 +117,9 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         }
         foreach (var op in _batch)
         {
-            if (op.Done is null) continue;
-            if (failure is null) op.Done.TrySetResult();
-            else op.Done.TrySetException(failure);
+            if (op.Ticket is null) continue;
+            if (failure is null) op.Ticket.Release();
+            else op.Ticket.Fail(failure);
         }
         _assignedInBatch.Clear();
     }

@@ -1,0 +1,103 @@
+using System.Reflection;
+using Gateway.Broker;
+using Gateway.Broker.Durability;
+using Gateway.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Http;
+
+/// <summary>Wires the embedded SQLite store under the broker, and recovery at start.</summary>
+internal static partial class Durability
+{
+    /// <summary>True while the build runs the app only to write the OpenAPI document: nothing may touch the disk.</summary>
+    public static bool IsDocumentGeneration => Assembly.GetEntryAssembly()?.GetName().Name == "GetDocument.Insider";
+
+    public static IServiceCollection AddGatewayStorage(this IServiceCollection services, string? repositoryRoot, string contentRoot)
+    {
+        services.AddOptions<StorageOptions>()
+            .Configure<IConfiguration>((o, configuration) =>
+            {
+                o.DataPath = configuration["Gateway:DataPath"] ?? o.DataPath;
+                configuration.GetSection("Gateway:Storage").Bind(o);
+                // Relative data paths are relative to the repository when run from a checkout, else to the content root.
+                if (!Path.IsPathRooted(o.DataPath)) o.DataPath = Path.GetFullPath(Path.Combine(repositoryRoot ?? contentRoot, o.DataPath));
+            })
+            .Validate(o => !string.IsNullOrWhiteSpace(o.DataPath), "Gateway:DataPath must name a folder.")
+            .Validate(o => o.BusyTimeoutMilliseconds >= 0, "Gateway:Storage:BusyTimeoutMilliseconds must not be negative.")
+            .ValidateOnStart();
+
+        if (IsDocumentGeneration)
+        {
+            services.AddSingleton(_ => new MessageBroker());
+            return services;
+        }
+        services.AddSingleton(sp => SqliteStore.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Storage")));
+        services.AddSingleton(sp => new MessageBroker(BrokerOptions.Default, sp.GetRequiredService<SqliteStore>()));
+        services.AddHostedService<RecoveryService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Loads durable topology and persistent messages in the background, so that /healthz and /readyz answer while it
+    /// runs (/readyz and the API with 503 until it is done). A long recovery logs its progress every 100,000 messages.
+    /// </summary>
+    private sealed partial class RecoveryService(MessageBroker broker, SqliteStore store, ReadinessState readiness,
+        ILogger<RecoveryService> logger, IHostApplicationLifetime lifetime) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            readiness.MarkNotReady("recovering durable topology and messages");
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    var total = store.CountJournalEntries();
+                    LogRecoveryStarted(store.DatabasePath, total);
+                    var done = broker.Recover(p =>
+                    {
+                        var rate = p.Messages / Math.Max(p.Elapsed.TotalSeconds, 0.001);
+                        var left = TimeSpan.FromSeconds(Math.Max(0, total - p.Messages) / Math.Max(rate, 1));
+                        LogRecoveryProgress(p.Messages, total, p.QueuesDone, p.Queues, rate, left);
+                    });
+                    LogRecovered(done.Messages, done.Queues, done.Elapsed.TotalMilliseconds);
+                    readiness.MarkReady();
+                }
+                catch (Exception e)
+                {
+                    LogRecoveryFailed(e);
+                    readiness.MarkNotReady("recovery failed: " + e.Message);
+                    lifetime.StopApplication();
+                }
+            }, CancellationToken.None);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Recovering from {Database}: {Entries} persistent message entries")]
+        private partial void LogRecoveryStarted(string database, long entries);
+
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Recovery: {Messages}/{Total} messages, {QueuesDone}/{Queues} queues, {Rate:F0} msg/s, about {Left} left")]
+        private partial void LogRecoveryProgress(long messages, long total, int queuesDone, int queues, double rate, TimeSpan left);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Recovered {Messages} messages in {Queues} durable queues in {Milliseconds:F0} ms")]
+        private partial void LogRecovered(long messages, int queues, double milliseconds);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "Recovery failed; stopping")]
+        private partial void LogRecoveryFailed(Exception exception);
+    }
+
+    /// <summary>Answers 503 to API calls until recovery has finished, so nobody sees a half-loaded broker.</summary>
+    public static IApplicationBuilder UseRecoveryGate(this IApplicationBuilder app)
+    {
+        var readiness = app.ApplicationServices.GetRequiredService<ReadinessState>();
+        return app.Use((context, next) =>
+        {
+            if (readiness.IsReady || !context.Request.Path.StartsWithSegments("/api")) return next(context);
+            context.Response.Headers.RetryAfter = "1";
+            return Problems.Problem(StatusCodes.Status503ServiceUnavailable, "not-ready",
+                $"The gateway is not ready: {readiness.NotReadyReason}.").ExecuteAsync(context);
+        });
+    }
+}

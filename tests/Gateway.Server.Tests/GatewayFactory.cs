@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Gateway.Server.Tests;
+
+/// <summary>
+/// One in-memory Gateway per test class (<c>IClassFixture&lt;GatewayFactory&gt;</c>). Tests share the server, so each
+/// isolates itself in a fresh vhost (<see cref="GatewayApi.CreateVhostAsync"/>); classes run in parallel, each
+/// with its own server.
+/// </summary>
+public sealed class GatewayFactory : WebApplicationFactory<Program>
+{
+    /// <summary>The JSON options every test reads and writes with (camelCase, as the API).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>This server's own data folder (a real SQLite file), deleted with the factory.</summary>
+    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
+
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder) =>
+        builder.UseSetting("Gateway:DataPath", DataPath).UseSetting("Gateway:Storage:Synchronous", "Normal");
+
+    /// <summary>Starts the host and waits until recovery has finished, so tests never meet the 503 of a starting gateway.</summary>
+    protected override Microsoft.Extensions.Hosting.IHost CreateHost(Microsoft.Extensions.Hosting.IHostBuilder builder)
+    {
+        var host = base.CreateHost(builder);
+        var readiness = (Gateway.Server.Http.ReadinessState)host.Services.GetService(typeof(Gateway.Server.Http.ReadinessState))!;
+        var deadline = Stopwatch.StartNew();
+        while (!readiness.IsReady)
+        {
+            if (deadline.Elapsed > TimeSpan.FromSeconds(30)) throw new TimeoutException("The gateway did not finish recovery: " + readiness.NotReadyReason);
+            Thread.Yield();
+        }
+        return host;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A Gateway configured with a small <c>Gateway:Limits:MaxMessageBytes</c>, for the 413 tests.</summary>
+public sealed class SmallMessageLimitGateway : IDisposable
+{
+    public const int MaxMessageBytes = 1024;
+
+    private readonly GatewayFactory _root = new();
+
+    public SmallMessageLimitGateway() =>
+        Factory = _root.WithWebHostBuilder(b => b.UseSetting("Gateway:Limits:MaxMessageBytes", MaxMessageBytes.ToString(CultureInfo.InvariantCulture)));
+
+    public WebApplicationFactory<Program> Factory { get; }
+
+    public void Dispose()
+    {
+        Factory.Dispose();
+        _root.Dispose();
+    }
+}
+
+/// <summary>URLs of the HTTP API, with every name escaped as one path segment.</summary>
+internal static class Urls
+{
+    public const string Vhosts = "/api/vhosts";
+
+    public static string Vhost(string vhost) => $"{Vhosts}/{E(vhost)}";
+    public static string Exchanges(string vhost) => $"{Vhost(vhost)}/exchanges";
+    public static string Exchange(string vhost, string exchange) => $"{Exchanges(vhost)}/{E(exchange)}";
+    public static string Publish(string vhost, string exchange) => $"{Exchange(vhost, exchange)}/publish";
+    public static string PublishBatch(string vhost, string exchange) => $"{Exchange(vhost, exchange)}/publish/batch";
+    public static string PublishRaw(string vhost, string exchange, string routingKey = "") =>
+        $"{Exchange(vhost, exchange)}/messages?routingKey={E(routingKey)}";
+    public static string Queues(string vhost) => $"{Vhost(vhost)}/queues";
+    public static string Queue(string vhost, string queue) => $"{Queues(vhost)}/{E(queue)}";
+    public static string QueueMessages(string vhost, string queue) => $"{Queue(vhost, queue)}/messages";
+    public static string Get(string vhost, string queue) => $"{Queue(vhost, queue)}/get";
+    public static string Ack(string vhost, string queue) => $"{Queue(vhost, queue)}/ack";
+    public static string Nack(string vhost, string queue) => $"{Queue(vhost, queue)}/nack";
+    public static string Extend(string vhost, string queue) => $"{Queue(vhost, queue)}/extend";
+    public static string Next(string vhost, string queue) => $"{Queue(vhost, queue)}/messages/next";
+    public static string Bindings(string vhost) => $"{Vhost(vhost)}/bindings";
+    public static string Binding(string vhost, string id) => $"{Bindings(vhost)}/{E(id)}";
+
+    private static string E(string segment) => Uri.EscapeDataString(segment);
+}
+
+/// <summary>
+/// Short, asserting steps for the arrangement part of tests: each checks that the server accepted the call, so a
+/// failing arrangement names itself instead of surfacing as a confusing assertion later.
+/// </summary>
+internal static class GatewayApi
+{
+    /// <summary>Creates a vhost with a unique name and returns the name.</summary>
+    public static async Task<string> CreateVhostAsync(this HttpClient client, string prefix = "t")
+    {
+        var name = $"{prefix}-{Guid.NewGuid():N}";
+        await client.SendOkAsync(HttpMethod.Put, Urls.Vhost(name), body: null, HttpStatusCode.Created);
+        return name;
+    }
+
+    public static Task DeclareExchangeAsync(this HttpClient client, string vhost, string exchange, string type = "direct",
+        bool durable = true, bool autoDelete = false, bool @internal = false, object? arguments = null) =>
+        client.SendOkAsync(HttpMethod.Put, Urls.Exchange(vhost, exchange),
+            new { type, durable, autoDelete, @internal, arguments }, HttpStatusCode.Created);
+
+    public static Task DeclareQueueAsync(this HttpClient client, string vhost, string queue, object? body = null) =>
+        client.SendOkAsync(HttpMethod.Put, Urls.Queue(vhost, queue), body ?? new { }, HttpStatusCode.Created);
+
+    public static async Task<ApiBinding> BindAsync(this HttpClient client, string vhost, string source, string destination,
+        string routingKey = "", string destinationType = "queue", object? arguments = null)
+    {
+        var response = await client.SendOkAsync(HttpMethod.Post, Urls.Bindings(vhost),
+            new { source, destination, destinationType, routingKey, arguments }, HttpStatusCode.Created);
+        return (await response.Content.ReadFromJsonAsync<ApiBinding>(GatewayFactory.Json))!;
+    }
+
+    /// <summary>Publishes a text payload and returns the confirm.</summary>
+    public static async Task<ApiPublishResult> PublishAsync(this HttpClient client, string vhost, string exchange, string routingKey,
+        string payload, object? properties = null)
+    {
+        var response = await client.SendOkAsync(HttpMethod.Post, Urls.Publish(vhost, exchange),
+            new { routingKey, payload, properties }, HttpStatusCode.OK);
+        return (await response.Content.ReadFromJsonAsync<ApiPublishResult>(GatewayFactory.Json))!;
+    }
+
+    /// <summary>Publishes a text payload straight to a queue through the default exchange.</summary>
+    public static Task<ApiPublishResult> PublishToQueueAsync(this HttpClient client, string vhost, string queue, string payload) =>
+        client.PublishAsync(vhost, "amq.default", queue, payload);
+
+    /// <summary>Pulls from a queue with the given request body and returns the deliveries.</summary>
+    public static async Task<List<ApiDelivery>> GetAsync(this HttpClient client, string vhost, string queue, object? request = null)
+    {
+        var response = await client.SendOkAsync(HttpMethod.Post, Urls.Get(vhost, queue), request ?? new { }, HttpStatusCode.OK);
+        return (await response.Content.ReadFromJsonAsync<List<ApiDelivery>>(GatewayFactory.Json))!;
+    }
+
+    public static async Task<ApiQueue> GetQueueAsync(this HttpClient client, string vhost, string queue)
+    {
+        var response = await client.SendOkAsync(HttpMethod.Get, Urls.Queue(vhost, queue), body: null, HttpStatusCode.OK);
+        return (await response.Content.ReadFromJsonAsync<ApiQueue>(GatewayFactory.Json))!;
+    }
+
+    public static async Task<List<ApiBinding>> ListBindingsAsync(this HttpClient client, string vhost)
+    {
+        var response = await client.SendOkAsync(HttpMethod.Get, Urls.Bindings(vhost), body: null, HttpStatusCode.OK);
+        return (await response.Content.ReadFromJsonAsync<List<ApiBinding>>(GatewayFactory.Json))!;
+    }
+
+    /// <summary>POSTs a JSON body (serialized with the test options).</summary>
+    public static Task<HttpResponseMessage> PostJsonAsync(this HttpClient client, string url, object body) =>
+        client.PostAsJsonAsync(url, body, GatewayFactory.Json);
+
+    /// <summary>PUTs a JSON body (serialized with the test options).</summary>
+    public static Task<HttpResponseMessage> PutJsonAsync(this HttpClient client, string url, object body) =>
+        client.PutAsJsonAsync(url, body, GatewayFactory.Json);
+
+    /// <summary>Sends a body that is exactly <paramref name="json"/> (for malformed or hand-written JSON).</summary>
+    public static Task<HttpResponseMessage> SendRawJsonAsync(this HttpClient client, HttpMethod method, string url, string json) =>
+        client.SendAsync(new HttpRequestMessage(method, url)
+        {
+            Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json"),
+        });
+
+    /// <summary>Sends a request and asserts its status, showing the body when it differs.</summary>
+    public static async Task<HttpResponseMessage> SendOkAsync(this HttpClient client, HttpMethod method, string url, object? body,
+        HttpStatusCode expected)
+    {
+        using var request = new HttpRequestMessage(method, url);
+        if (body is not null) request.Content = JsonContent.Create(body, options: GatewayFactory.Json);
+        var response = await client.SendAsync(request);
+        if (response.StatusCode != expected)
+            Assert.Fail($"{method} {url} answered {(int)response.StatusCode}, expected {(int)expected}: {await response.Content.ReadAsStringAsync()}");
+        return response;
+    }
+}
+
+/// <summary>Waiting for a condition the server reaches on its own (lease timers, settlement after a response).</summary>
+internal static class Eventually
+{
+    /// <summary>The longest any condition is waited for; a safety net, never a timing assumption.</summary>
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Probes until <paramref name="condition"/> holds, failing with the last value after <see cref="Deadline"/>.</summary>
+    public static async Task<T> WaitForAsync<T>(Func<Task<T>> probe, Func<T, bool> condition, string what)
+    {
+        var started = Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await probe();
+            if (condition(value)) return value;
+            if (started.Elapsed > Deadline) Assert.Fail($"Gave up after {Deadline.TotalSeconds} s waiting for {what}; last seen: {value}");
+            await Task.Delay(PollInterval);
+        }
+    }
+}
+
+/// <summary>Finds files of the repository from the test's output folder.</summary>
+internal static class RepositoryPaths
+{
+    /// <summary>The folder holding Gateway.sln.</summary>
+    public static string Root { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Gateway.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"No Gateway.sln above {AppContext.BaseDirectory}.");
+    }
+}
