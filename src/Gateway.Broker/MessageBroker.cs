@@ -51,6 +51,7 @@ public sealed class MessageBroker : IDisposable
     /// Loads the store's durable topology (vhosts, exchanges, queues, bindings), then every persistent message of
     /// every durable queue at its stored position; deliveries unacknowledged at the last stop come back redelivered
     /// with their delivery count. Reports progress to <paramref name="progress"/> about every <paramref name="every"/> messages.
+    /// Call it once, before the broker serves anyone: queues are filled without their locks.
     /// </summary>
     public RecoveryProgress Recover(Action<RecoveryProgress>? progress = null, int every = 100_000)
     {
@@ -78,6 +79,7 @@ public sealed class MessageBroker : IDisposable
             queue?.Restore(entry.Sequence, entry.DeliveryCount, entry.Message);
             if (++messages % every == 0) progress?.Invoke(new RecoveryProgress(messages, queuesDone, queuesById.Count, clock.Elapsed));
         }
+        foreach (var restored in queuesById.Values) restored.CompleteRestore();
         _store.RemoveOrphans(queuesById.Keys);
         var done = new RecoveryProgress(messages, queuesById.Count, queuesById.Count, clock.Elapsed);
         progress?.Invoke(done);

@@ -26,6 +26,9 @@ public sealed class StorageOptions
     /// <summary>Commit durability; see <see cref="SynchronousMode"/>. The default is <see cref="SynchronousMode.Full"/>.</summary>
     public SynchronousMode Synchronous { get; set; } = SynchronousMode.Full;
 
-    /// <summary>How long a write waits for a lock held by another connection before failing, in milliseconds. The default is 5000.</summary>
+    /// <summary>
+    /// How long a write waits for a lock held by another connection before failing, in milliseconds, rounded up to
+    /// whole seconds (the granularity of Microsoft.Data.Sqlite's retry). The default is 5000.
+    /// </summary>
     public int BusyTimeoutMilliseconds { get; set; } = 5000;
 }

@@ -28,12 +28,9 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     {
         var host = base.CreateHost(builder);
         var readiness = (Gateway.Server.Http.ReadinessState)host.Services.GetService(typeof(Gateway.Server.Http.ReadinessState))!;
-        var deadline = Stopwatch.StartNew();
-        while (!readiness.IsReady)
-        {
-            if (deadline.Elapsed > TimeSpan.FromSeconds(30)) throw new TimeoutException("The gateway did not finish recovery: " + readiness.NotReadyReason);
-            Thread.Yield();
-        }
+        // SpinWait backs off to sleeping, so a dozen servers starting in parallel do not each burn a core meanwhile.
+        if (!SpinWait.SpinUntil(() => readiness.IsReady, TimeSpan.FromSeconds(30)))
+            throw new TimeoutException("The gateway did not finish recovery: " + readiness.NotReadyReason);
         return host;
     }
 

@@ -94,7 +94,7 @@ public abstract record TopologyChange
     public sealed record ExchangeDeleted(string Vhost, string Name) : TopologyChange;
     /// <summary>A durable queue was declared with its durable id (the journal's key for it).</summary>
     public sealed record QueueDeclared(string Vhost, QueueDefinition Definition, long QueueId) : TopologyChange;
-    /// <summary>A durable queue was deleted; the store drops its messages too.</summary>
+    /// <summary>A durable queue was deleted. Its journal entries go through the journal (one removal each), and any left by a crash are dropped as orphans at the next recovery.</summary>
     public sealed record QueueDeleted(string Vhost, string Name, long QueueId) : TopologyChange;
     /// <summary>A binding between durable resources was added.</summary>
     public sealed record BindingAdded(string Vhost, Binding Binding) : TopologyChange;

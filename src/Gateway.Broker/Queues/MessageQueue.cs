@@ -97,18 +97,23 @@ public sealed class MessageQueue
         }
     }
 
-    /// <summary>Puts back a message read from the journal at start, at its stored position.</summary>
+    /// <summary>
+    /// Puts back a message read from the journal at start, at its stored position. Recovery only: the queue is not
+    /// yet visible to publishers or consumers, so no lock is taken; <see cref="CompleteRestore"/> publishes the counts.
+    /// </summary>
     internal void Restore(long sequence, int deliveryCount, Message message)
     {
-        lock (_lock)
-        {
-            var entry = new QueueEntry(message, sequence) { DeliveryCount = deliveryCount, Redelivered = deliveryCount > 0, Journaled = true };
-            Interlocked.Increment(ref message.DurableReferences);
-            _ready.Enqueue(entry);
-            _readyBytes += message.Body.Length;
-            _nextSequence = Math.Max(_nextSequence, sequence);
-            UpdateCounts();
-        }
+        var entry = new QueueEntry(message, sequence) { DeliveryCount = deliveryCount, Redelivered = deliveryCount > 0, Journaled = true };
+        message.DurableReferences++;
+        _ready.Enqueue(entry);
+        _readyBytes += message.Body.Length;
+        if (sequence > _nextSequence) _nextSequence = sequence;
+    }
+
+    /// <summary>Ends recovery of this queue.</summary>
+    internal void CompleteRestore()
+    {
+        lock (_lock) UpdateCounts();
     }
 
     /// <summary>Takes up to <paramref name="max"/> ready messages, each leased for <paramref name="lease"/>.</summary>

@@ -50,7 +50,9 @@ public sealed class FieldTableConverter : JsonConverter<IReadOnlyDictionary<stri
     {
         var raw = reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan;
         if (raw.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0 && reader.TryGetInt64(out var l)) return l;
-        return reader.GetDouble();
+        var d = reader.GetDouble();
+        if (!double.IsFinite(d)) throw new JsonException("Numbers in field tables must fit a 64-bit integer or a finite double.");
+        return d;
     }
 
     private static List<object?> ReadArray(ref Utf8JsonReader reader, int depth)

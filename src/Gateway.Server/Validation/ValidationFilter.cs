@@ -32,8 +32,12 @@ internal sealed class RouteNamesFilter : IEndpointFilter
         var values = context.HttpContext.Request.RouteValues;
         foreach (var key in Keys)
         {
-            if (values.TryGetValue(key, out var raw) && raw is string name && Names.Validate(name) is { } error)
-                return ValueTask.FromResult<object?>(Problems.BadRequest($"The {key} name in the URL {error}."));
+            if (values.TryGetValue(key, out var raw) && raw is string name)
+            {
+                // Routing leaves %2F encoded inside a segment; it stands for '/', which names cannot contain.
+                var error = name.Contains("%2F", StringComparison.OrdinalIgnoreCase) ? "must not contain '/'" : Names.Validate(name);
+                if (error is not null) return ValueTask.FromResult<object?>(Problems.BadRequest($"The {key} name in the URL {error}."));
+            }
         }
         return next(context);
     }

@@ -35,6 +35,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private readonly HashSet<(long, long)> _insertedInBatch = [];
     private readonly HashSet<(long, long)> _cancelled = [];
     private readonly List<Message> _assignedInBatch = [];
+    private readonly List<(Message Message, long Id)> _clearedInBatch = [];
     private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage;
     private long _lastMessageId;
 
@@ -113,6 +114,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         {
             failure = new StorageException("The message journal could not commit: " + e.Message, e);
             foreach (var message in _assignedInBatch) message.JournalId = 0; // rolled back: not stored
+            foreach (var (message, id) in _clearedInBatch) message.JournalId = id; // rolled back: still stored
             LogCommitFailed(e, _batch.Count);
         }
         foreach (var op in _batch)
@@ -122,12 +124,16 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
             else op.Ticket.Fail(failure);
         }
         _assignedInBatch.Clear();
+        _clearedInBatch.Clear();
     }
 
     private void FindCancellations()
     {
         _insertedInBatch.Clear();
         _cancelled.Clear();
+        var removes = false;
+        foreach (var op in _batch) removes |= op.Kind == OpKind.Remove;
+        if (!removes) return;
         foreach (var op in _batch)
         {
             if (op.Kind == OpKind.Insert) _insertedInBatch.Add((op.QueueId, op.Sequence));
@@ -140,7 +146,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         switch (op.Kind)
         {
             case OpKind.Insert:
-                if (_cancelled.Contains((op.QueueId, op.Sequence))) return;
+                if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
                 var message = op.Message!;
                 if (message.JournalId == 0)
                 {
@@ -160,14 +166,14 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                 _insertEntry.ExecuteNonQuery();
                 return;
             case OpKind.Delivered:
-                if (_cancelled.Contains((op.QueueId, op.Sequence))) return;
+                if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
                 _updateDelivery.Parameters[0].Value = op.Count;
                 _updateDelivery.Parameters[1].Value = op.QueueId;
                 _updateDelivery.Parameters[2].Value = op.Sequence;
                 _updateDelivery.ExecuteNonQuery();
                 return;
             case OpKind.Remove:
-                if (!_cancelled.Contains((op.QueueId, op.Sequence)))
+                if (_cancelled.Count == 0 || !_cancelled.Contains((op.QueueId, op.Sequence)))
                 {
                     _deleteEntry.Parameters[0].Value = op.QueueId;
                     _deleteEntry.Parameters[1].Value = op.Sequence;
@@ -177,6 +183,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                 {
                     _deleteMessage.Parameters[0].Value = op.Message.JournalId;
                     _deleteMessage.ExecuteNonQuery();
+                    _clearedInBatch.Add((op.Message, op.Message.JournalId));
                     op.Message.JournalId = 0;
                 }
                 return;
