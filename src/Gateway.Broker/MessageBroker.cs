@@ -66,6 +66,7 @@ public sealed class MessageBroker : IDisposable
 
         long messages = 0;
         var queuesDone = 0;
+        var orphans = new HashSet<long>();
         long currentQueue = 0;
         Queues.MessageQueue? queue = null;
         foreach (var entry in _store.ReadMessages())
@@ -75,12 +76,14 @@ public sealed class MessageBroker : IDisposable
                 if (currentQueue != 0) queuesDone++;
                 currentQueue = entry.QueueId;
                 queue = queuesById.GetValueOrDefault(entry.QueueId);
+                if (queue is null) orphans.Add(entry.QueueId);
             }
-            queue?.Restore(entry.Sequence, entry.DeliveryCount, entry.Message);
+            if (queue is null) continue;
+            queue.Restore(entry.Sequence, entry.DeliveryCount, entry.Message);
             if (++messages % every == 0) progress?.Invoke(new RecoveryProgress(messages, queuesDone, queuesById.Count, clock.Elapsed));
         }
         foreach (var restored in queuesById.Values) restored.CompleteRestore();
-        _store.RemoveOrphans(queuesById.Keys);
+        if (orphans.Count > 0) _store.RemoveOrphans(orphans);
         var done = new RecoveryProgress(messages, queuesById.Count, queuesById.Count, clock.Elapsed);
         progress?.Invoke(done);
         return done;

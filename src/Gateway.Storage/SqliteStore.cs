@@ -233,29 +233,26 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         return (long)command.ExecuteScalar()!;
     }
 
-    /// <summary>Removes journal entries of queues that no longer exist, and messages no entry refers to.</summary>
-    public int RemoveOrphans(IReadOnlyCollection<long> liveQueueIds)
+    /// <inheritdoc />
+    public int RemoveOrphans(IReadOnlyCollection<long> orphanQueueIds)
     {
         using var connection = new SqliteConnection(_journalConnection.ConnectionString);
         connection.Open();
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = "CREATE TEMP TABLE IF NOT EXISTS live_queues (id INTEGER PRIMARY KEY); DELETE FROM live_queues;";
-        command.ExecuteNonQuery();
-        command.CommandText = "INSERT INTO live_queues (id) VALUES ($id)";
-        var id = command.Parameters.Add("$id", SqliteType.Integer);
-        foreach (var queueId in liveQueueIds)
-        {
-            id.Value = queueId;
-            command.ExecuteNonQuery();
-        }
-        command.Parameters.Clear();
         command.CommandText = """
-            DELETE FROM queue_messages WHERE queue_id NOT IN (SELECT id FROM live_queues);
-            DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue_messages);
+            DELETE FROM messages WHERE id IN (SELECT message_id FROM queue_messages WHERE queue_id = $q)
+                AND id NOT IN (SELECT message_id FROM queue_messages WHERE queue_id <> $q);
+            DELETE FROM queue_messages WHERE queue_id = $q;
             """;
-        var removed = command.ExecuteNonQuery();
+        var queueId = command.Parameters.Add("$q", SqliteType.Integer);
+        var removed = 0;
+        foreach (var id in orphanQueueIds)
+        {
+            queueId.Value = id;
+            removed += command.ExecuteNonQuery();
+        }
         transaction.Commit();
         return removed;
     }

@@ -30,8 +30,11 @@ public interface IBrokerStore
     /// </summary>
     IEnumerable<RecoveredEntry> ReadMessages();
 
-    /// <summary>Drops journal entries of queues not in <paramref name="liveQueueIds"/> and messages no entry holds (after recovery).</summary>
-    int RemoveOrphans(IReadOnlyCollection<long> liveQueueIds);
+    /// <summary>
+    /// Drops the journal entries of queues that no longer exist (a crash cut a queue deletion short), and the
+    /// messages only they held. Recovery calls it only when it met such entries.
+    /// </summary>
+    int RemoveOrphans(IReadOnlyCollection<long> orphanQueueIds);
 }
 
 /// <summary>
