@@ -19,6 +19,8 @@ result() { # label wrk-output
   done
 }
 rps() { grep -o 'rps=[0-9.]*' <<<"$1" | cut -d= -f2; }
+# JIT tiering (tier-0, then PGO-instrumented, then optimized code) takes seconds under load: warm every target up first.
+warm() { wrk -t1 -c"$CONNS" -d"${WARM:-4}s" "$@" >/dev/null; }
 
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o /tmp/gw-bench/baseline >/dev/null
 dotnet build -c Release "$root/src/Gateway.Server" -o /tmp/gw-bench/server >/dev/null
@@ -28,6 +30,7 @@ port=$(free_port)
 /tmp/gw-bench/baseline/Gateway.Baseline --urls "http://127.0.0.1:$port" >/dev/null 2>&1 & bpid=$!
 trap 'kill $bpid ${gpid:-} 2>/dev/null || true' EXIT
 sleep 0.2; wait_up "http://127.0.0.1:$port/" || true
+warm -s "$here/publish.lua" "http://127.0.0.1:$port/publish"
 out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/publish.lua" "http://127.0.0.1:$port/publish")
 result baseline_post202_c$CONNS "$out"; base=$(rps "$out")
 kill $bpid; wait $bpid 2>/dev/null || true
@@ -39,10 +42,14 @@ wait_up "http://127.0.0.1:$port/readyz"
 api="http://127.0.0.1:$port/api/vhosts/default"
 curl -fs -XPUT "$api/queues/bench" -H 'content-type: application/json' -d '{"durable":false}' >/dev/null
 
+warm -s "$here/publish.lua" "$api/exchanges/amq.default/publish"
+curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
 out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/publish.lua" "$api/exchanges/amq.default/publish")
 result gateway_publish_transient_16B_c$CONNS "$out"; single=$(rps "$out")
 curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
 
+BATCH=$BATCH warm -s "$here/batch.lua" "$api/exchanges/amq.default/publish/batch"
+curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
 out=$(BATCH=$BATCH wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/batch.lua" "$api/exchanges/amq.default/publish/batch")
 result gateway_publish_batch${BATCH}_transient_16B_c$CONNS "$out"; batch=$(rps "$out")
 curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null

@@ -60,21 +60,24 @@ app.UseStatusCodePages();
 app.UseRecoveryGate();
 
 app.MapOpenApi("/openapi/{documentName}.json");
-app.UseSwaggerUI(o =>
+// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
 {
     o.RoutePrefix = "swagger";
     o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
-});
+}));
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 
 var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>()
     .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+var hot = app.MapGroup("/api")
+    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 api.MapVhostEndpoints();
 api.MapExchangeEndpoints();
 api.MapQueueEndpoints();
 api.MapBindingEndpoints();
-api.MapPublishEndpoints();
+api.MapPublishEndpoints(hot);
 api.MapConsumeEndpoints();
 
 if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();

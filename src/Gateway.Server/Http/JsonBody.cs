@@ -1,0 +1,65 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Http;
+
+/// <summary>
+/// Reads a JSON request body for the publish hot path: one read of the whole body (its Content-Length is known)
+/// and a synchronous parse, instead of the framework's incremental reads of the body pipe. Malformed bodies raise
+/// the same <see cref="BadHttpRequestException"/> as the framework's binding, so they answer the same problems.
+/// </summary>
+internal static class JsonBody
+{
+    public static JsonTypeInfo<T> TypeInfo<T>(IOptions<JsonOptions> options) =>
+        (JsonTypeInfo<T>)options.Value.SerializerOptions.GetTypeInfo(typeof(T));
+
+    public static async ValueTask<T> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type)
+    {
+        if (!request.HasJsonContentType())
+            throw new BadHttpRequestException($"Expected a JSON body (Content-Type application/json), got '{request.ContentType}'.",
+                StatusCodes.Status415UnsupportedMediaType);
+        var reader = request.BodyReader;
+        var result = request.ContentLength is > 0 and <= int.MaxValue and var length
+            ? await reader.ReadAtLeastAsync((int)length, request.HttpContext.RequestAborted)
+            : await ReadToEndAsync(reader, request.HttpContext.RequestAborted);
+        try
+        {
+            return Parse(result.Buffer, type);
+        }
+        finally
+        {
+            reader.AdvanceTo(result.Buffer.End);
+        }
+    }
+
+    private static T Parse<T>(ReadOnlySequence<byte> body, JsonTypeInfo<T> type)
+    {
+        try
+        {
+            var json = new Utf8JsonReader(body);
+            var value = JsonSerializer.Deserialize(ref json, type)
+                        ?? throw new BadHttpRequestException("The request body must be a JSON object, not null.");
+            // Deserialize stops after one value; anything but whitespace after it makes the body malformed.
+            if (json.Read()) throw new JsonException($"Unexpected data after the JSON value at byte {json.TokenStartIndex}.");
+            return value;
+        }
+        catch (JsonException e)
+        {
+            throw new BadHttpRequestException("The request body is not valid JSON for this operation.", e);
+        }
+    }
+
+    private static async ValueTask<ReadResult> ReadToEndAsync(PipeReader reader, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            if (result.IsCompleted) return result;
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+}
