@@ -30,6 +30,8 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, GatewayJsonContext.Default);
     // JSON null for a non-nullable member (e.g. "payload": null) is a malformed request (400), not a null to crash on.
     o.SerializerOptions.RespectNullableAnnotations = true;
+    // Numbers are JSON numbers: "10" for an integer field is a type error, as the OpenAPI schema says.
+    o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
     // An unknown member is a typo ("mandatroy") or another API's field ("routing_key"): refuse it rather than ignore it.
     o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
 });

@@ -6,7 +6,8 @@ using Microsoft.AspNetCore.Mvc;
 namespace Gateway.Server.Json;
 
 /// <summary>Source-generated JSON metadata for every type the API reads or writes.</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(PublishRequest))]
 [JsonSerializable(typeof(PublishResult))]
 [JsonSerializable(typeof(BatchPublishRequest))]
