@@ -51,9 +51,14 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
-        publish.MapPost("/publish/batch", async Task<Results<Ok<BatchPublishResponse>, ProblemHttpResult>> (string vhost, string exchange,
-                BatchPublishRequest request, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
+        hot.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing").MapPost("/publish/batch",
+                async Task<Results<Ok<BatchPublishResponse>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
+                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
             {
+                var request = await JsonBody.ReadAsync(http, BatchType ??= JsonBody.TypeInfo<BatchPublishRequest>(json));
+                var validation = validator.Validate(request);
+                if (!validation.IsValid)
+                    return TypedResults.ValidationProblem(validation.ToDictionary(), detail: validation.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 var name = MessageMapping.ExchangeName(exchange);
                 if (Refusal(Probe(v, name), vhost, exchange) is { } refused) return refused;
@@ -73,7 +78,8 @@ internal static class PublishEndpoints
                 await ticket.Committed;
                 return TypedResults.Ok(new BatchPublishResponse { Results = results });
             })
-            .Validate<BatchPublishRequest>()
+            .Accepts<BatchPublishRequest>("application/json")
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .WithName("PublishBatch").WithSummary("Publish several messages")
             .WithDescription("All messages are validated first: one invalid message refuses the whole batch and nothing is published. " +
                              "Then each is published in order and answered by one confirm, in order; a mandatory message that no queue took has returned=true.")
@@ -109,6 +115,7 @@ internal static class PublishEndpoints
     }
 
     private static JsonTypeInfo<PublishRequest>? PublishType;
+    private static JsonTypeInfo<BatchPublishRequest>? BatchType;
 
     // A missing vhost or exchange is 404 unless its name breaks the naming rule (400): checked only on that path.
     private static ProblemHttpResult? Target(MessageBroker broker, string vhost, string exchange, out VirtualHost v)

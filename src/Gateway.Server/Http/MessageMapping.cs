@@ -31,7 +31,20 @@ internal static class MessageMapping
         return new Message(exchange, request.RoutingKey, ToProperties(request.Properties), body);
     }
 
-    public static MessageProperties ToProperties(MessagePropertiesDto? dto) => dto is null ? MessageProperties.Empty : new MessageProperties
+    private static readonly MessageProperties TransientOnly = new() { DeliveryMode = 1 };
+    private static readonly MessageProperties PersistentOnly = new() { DeliveryMode = 2 };
+
+    public static MessageProperties ToProperties(MessagePropertiesDto? dto) => dto switch
+    {
+        null => MessageProperties.Empty,
+        // The common shapes share one immutable instance instead of one per message.
+        { DeliveryMode: var mode, ContentType: null, ContentEncoding: null, Headers: null, Priority: null, CorrelationId: null,
+          ReplyTo: null, Expiration: null, MessageId: null, Timestamp: null, Type: null, UserId: null, AppId: null } =>
+            mode switch { null => MessageProperties.Empty, 1 => TransientOnly, 2 => PersistentOnly, _ => Create(dto) },
+        _ => Create(dto),
+    };
+
+    private static MessageProperties Create(MessagePropertiesDto dto) => new()
     {
         ContentType = dto.ContentType,
         ContentEncoding = dto.ContentEncoding,
