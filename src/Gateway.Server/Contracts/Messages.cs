@@ -42,7 +42,9 @@ public sealed class PublishRequest
     /// <summary>The routing key, 0 to 255 bytes of UTF-8. Default "".</summary>
     [MaxLength(255)] public string RoutingKey { get; set; } = "";
     /// <summary>The payload: text, or base64 when <c>payloadEncoding</c> is <c>base64</c>.</summary>
-    public required string Payload { get; set; }
+    // [JsonRequired] rather than `required`: the serializer then fills the object through setters, not its slower
+    // constructor-argument path (this type is parsed once per published message).
+    [JsonRequired] public string Payload { get; set; } = "";
     /// <summary>How <c>payload</c> is written. Default <c>string</c>.</summary>
     public PayloadEncoding PayloadEncoding { get; set; } = PayloadEncoding.String;
     /// <summary>AMQP properties.</summary>
@@ -66,7 +68,7 @@ public sealed class PublishResult
 public sealed class BatchPublishRequest
 {
     /// <summary>The messages, in order.</summary>
-    [MinLength(1)] public required List<PublishRequest> Messages { get; set; }
+    [MinLength(1), JsonRequired] public List<PublishRequest> Messages { get; set; } = [];
 }
 
 /// <summary>One confirm per message, in request order.</summary>

@@ -68,8 +68,12 @@ internal static class PublishEndpoints
                 var results = new List<PublishResult>(request.Messages.Count);
                 // One journal ticket for the whole batch: the answer waits for one group commit, not one per message.
                 var ticket = new JournalTicket();
+                string? routingKey = null;
                 foreach (var message in request.Messages)
                 {
+                    // Messages of a batch usually share their routing key: keep one string for all that the queues hold.
+                    if (message.RoutingKey == routingKey) message.RoutingKey = routingKey;
+                    else routingKey = message.RoutingKey;
                     var outcome = v.PublishUnconfirmed(name, MessageMapping.ToMessage(name, message), ticket);
                     if (Refusal(outcome, vhost, exchange) is { } gone) return gone; // deleted meanwhile
                     results.Add(ToResult(outcome, message.Mandatory));
