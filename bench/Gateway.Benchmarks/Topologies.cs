@@ -72,6 +72,12 @@ public static class Topologies
         foreach (var (pattern, queue) in bindings) Bind(vhost, Topic, queue, pattern);
         bindTime = watch.Elapsed;
 
+        return TopicKeys(bindings);
+    }
+
+    /// <summary>1,024 publish keys for the topic bindings: even ones are bound exact keys, odd ones random.</summary>
+    public static string[] TopicKeys(List<(string Pattern, string Queue)> bindings)
+    {
         var random = new Random(11);
         var exact = bindings.Where(b => !b.Pattern.Contains('*') && !b.Pattern.Contains('#')).Select(b => b.Pattern).ToArray();
         return Enumerable.Range(0, 1024)
