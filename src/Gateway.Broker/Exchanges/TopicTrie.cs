@@ -76,7 +76,7 @@ public sealed class TopicTrie<T> where T : class
             if (node.Hash is not null) MatchHash(node.Hash, key, start, results);
             if (start < 0)
             {
-                if (node.Frozen.Length > 0) results.AddRange(node.Frozen);
+                foreach (var target in node.Frozen) results.Add(target);
                 return;
             }
             var dot = key.IndexOf('.', start);

@@ -6,16 +6,24 @@ namespace Gateway.Broker.Topology;
 /// <summary>An exchange type's matching over one exchange's bindings. Immutable; rebuilt when the bindings change.</summary>
 internal abstract class ExchangeRouter
 {
+    /// <summary>True when some binding leads to an exchange, so routing must follow exchange-to-exchange paths.</summary>
+    public bool HasExchangeTargets { get; private set; }
+
     /// <summary>Adds the targets of the bindings matching the message to <paramref name="into"/> (duplicates allowed).</summary>
     public abstract void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into);
 
-    public static ExchangeRouter Create(ExchangeType type, IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings) => type switch
+    public static ExchangeRouter Create(ExchangeType type, IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings)
     {
-        ExchangeType.Direct => new DirectRouter(bindings),
-        ExchangeType.Fanout => new FanoutRouter(bindings),
-        ExchangeType.Topic => new TopicRouter(bindings),
-        _ => new HeadersRouter(bindings),
-    };
+        ExchangeRouter router = type switch
+        {
+            ExchangeType.Direct => new DirectRouter(bindings),
+            ExchangeType.Fanout => new FanoutRouter(bindings),
+            ExchangeType.Topic => new TopicRouter(bindings),
+            _ => new HeadersRouter(bindings),
+        };
+        router.HasExchangeTargets = bindings.Any(b => b.Target.Exchange is not null);
+        return router;
+    }
 }
 
 /// <summary>The default exchange: the queue named by the routing key, bound implicitly to every queue.</summary>
@@ -37,16 +45,20 @@ internal sealed class DirectRouter(IReadOnlyCollection<(Binding Binding, RouteTa
 
     public override void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into)
     {
-        if (_byKey.TryGetValue(routingKey, out var targets)) into.AddRange(targets);
+        if (!_byKey.TryGetValue(routingKey, out var targets)) return;
+        foreach (var target in targets) into.Add(target);
     }
 }
 
 internal sealed class FanoutRouter(IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings) : ExchangeRouter
 {
-    private readonly RouteTarget[] _targets = bindings.Select(b => b.Target).ToArray();
+    // Several bindings (different keys) to one queue route it once: de-duplicated here, not on every route.
+    private readonly RouteTarget[] _targets = bindings.Select(b => b.Target).Distinct().ToArray();
 
-    public override void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into) =>
-        into.AddRange(_targets);
+    public override void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into)
+    {
+        foreach (var target in _targets) into.Add(target);
+    }
 }
 
 internal sealed class TopicRouter(IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings) : ExchangeRouter

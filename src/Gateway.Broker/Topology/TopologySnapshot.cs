@@ -26,6 +26,20 @@ internal sealed class TopologySnapshot(Dictionary<string, ExchangeNode> exchange
         var scratch = RouteScratch.Rent();
         try
         {
+            // The usual case: one exchange, bindings to queues only. Its targets are the answer once de-duplicated;
+            // no exchange bookkeeping. (Deleted queues are filtered by Enqueue, under the queue's lock.)
+            if (!start.Router.HasExchangeTargets)
+            {
+                var direct = scratch.Targets;
+                start.Router.Route(this, routingKey, headers, direct);
+                if (direct.Count > 0 || start.Definition.AlternateExchange is null)
+                {
+                    AddDistinct(direct, queues, scratch.SeenQueues);
+                    return;
+                }
+                direct.Clear();
+            }
+
             var work = scratch.Work;
             var seen = scratch.SeenExchanges;
             var targets = scratch.Targets;
@@ -66,6 +80,26 @@ internal sealed class TopologySnapshot(Dictionary<string, ExchangeNode> exchange
         {
             scratch.Return();
         }
+    }
+
+    // Small results de-duplicate by a linear scan (cheaper than hashing); large ones through a set.
+    private static void AddDistinct(List<RouteTarget> targets, List<MessageQueue> queues, HashSet<MessageQueue> seen)
+    {
+        var start = queues.Count;
+        if (targets.Count <= 16)
+        {
+            foreach (var target in targets)
+            {
+                var queue = target.Queue!;
+                var duplicate = false;
+                for (var i = start; i < queues.Count; i++)
+                    if (ReferenceEquals(queues[i], queue)) { duplicate = true; break; }
+                if (!duplicate) queues.Add(queue);
+            }
+            return;
+        }
+        foreach (var target in targets)
+            if (seen.Add(target.Queue!)) queues.Add(target.Queue!);
     }
 
     /// <summary>Per-thread working sets for routing, so that a route allocates nothing but its result.</summary>
