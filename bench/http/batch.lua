@@ -3,9 +3,10 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local n = tonumber(os.getenv("BATCH") or "1000")
 local mode = os.getenv("DELIVERY_MODE") or "1"
+local key = os.getenv("ROUTING_KEY") or "bench"
 local parts = {}
 for i = 1, n do
-  parts[i] = '{"routingKey":"bench","payload":"0123456789abcdef","properties":{"deliveryMode":' .. mode .. '}}'
+  parts[i] = '{"routingKey":"' .. key .. '","payload":"0123456789abcdef","properties":{"deliveryMode":' .. mode .. '}}'
 end
 wrk.body = '{"messages":[' .. table.concat(parts, ",") .. ']}'
 

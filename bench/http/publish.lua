@@ -1,8 +1,11 @@
--- wrk script: single transient publish of a 16-byte payload to the default exchange, routing key "bench".
--- usage: wrk -t1 -c64 -d10s --latency -s publish.lua http://127.0.0.1:PORT/api/vhosts/default/exchanges/amq.default/publish
+-- wrk script: single publish of a 16-byte payload to the default exchange.
+-- environment: ROUTING_KEY (queue name, default "bench"), DELIVERY_MODE (1 transient, 2 persistent; default unset)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = os.getenv("WRK_BODY") or '{"routingKey":"bench","payload":"0123456789abcdef"}'
+local key = os.getenv("ROUTING_KEY") or "bench"
+local mode = os.getenv("DELIVERY_MODE")
+local properties = mode and (',"properties":{"deliveryMode":' .. mode .. '}') or ""
+wrk.body = '{"routingKey":"' .. key .. '","payload":"0123456789abcdef"' .. properties .. '}'
 
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
 # HTTP load benchmark: the trivial 202 baseline and Gateway's publish endpoints, in one run, on this machine.
-# Prints RESULT|label|metric|value|unit lines (the format of ../shared/anchors/rabbitmq) and a ratio line.
-# usage: bench/http/run.sh            (DUR=10 CONNS=64 BATCH=1000 override)
+# Prints RESULT|label|metric|value|unit lines (the format of ../shared/anchors/rabbitmq) and ratio lines.
+# usage: bench/http/run.sh                 quick set: baseline, transient single and batch-1000 at 64 connections
+#        SET=durability bench/http/run.sh  issue 3's set: persistent and transient, 1 and 64 clients, single and batch of 100
+# environment: DUR (seconds measured, 8), WARM (seconds of warm-up per scenario, 6)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-DUR=${DUR:-10}; CONNS=${CONNS:-64}; BATCH=${BATCH:-1000}
+DUR=${DUR:-8}; WARM=${WARM:-6}; SET=${SET:-quick}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
-result() { # label wrk-output
+wait_up() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
+rps() { grep -o 'rps=[0-9.]*' <<<"$1" | cut -d= -f2; }
+report() { # label wrk-output [messages-per-request]
   local kv; kv=$(grep -o 'WRKRESULT.*' <<<"$2" | cut -d' ' -f2-)
   for pair in $kv; do
     local k=${pair%%=*} v=${pair#*=}
-    case $k in rps) echo "RESULT|$1|req_per_s|$v|req/s";; p50_us|p99_us|max_us) echo "RESULT|$1|$k|$v|us";; non2xx|errors) echo "RESULT|$1|$k|$v|count";; esac
+    case $k in rps) echo "RESULT|$1|req_per_s|$v|req/s";; p50_us|p99_us) echo "RESULT|$1|$k|$v|us";; non2xx|errors) echo "RESULT|$1|$k|$v|count";; esac
   done
+  [ -n "${3:-}" ] && python3 -c "print(f'RESULT|$1|msg_per_s|{float(\"$(rps "$2")\")*$3:.1f}|msg/s')"
+  return 0
 }
-rps() { grep -o 'rps=[0-9.]*' <<<"$1" | cut -d= -f2; }
-# JIT tiering (tier-0, then PGO-instrumented, then optimized code) takes seconds under load: warm every target up first.
-warm() { wrk -t1 -c"$CONNS" -d"${WARM:-4}s" "$@" >/dev/null; }
+# run label connections lua url [batch]: warm up (JIT tiering takes seconds under load), then measure.
+run() {
+  local label=$1 conns=$2 lua=$3 url=$4 batch=${5:-}
+  BATCH=${batch:-1} wrk -t1 -c"$conns" -d"${WARM}s" -s "$here/$lua" "$url" >/dev/null
+  purge
+  local out; out=$(BATCH=${batch:-1} wrk -t1 -c"$conns" -d"${DUR}s" --latency -s "$here/$lua" "$url")
+  report "$label" "$out" "$batch"
+  purge
+  LAST=$(rps "$out")
+}
+purge() { [ -n "${api:-}" ] && { curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null; curl -fs -XDELETE "$api/queues/bench-durable/messages" >/dev/null; } || true; }
 
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o /tmp/gw-bench/baseline >/dev/null
 dotnet build -c Release "$root/src/Gateway.Server" -o /tmp/gw-bench/server >/dev/null
@@ -29,35 +42,33 @@ dotnet build -c Release "$root/src/Gateway.Server" -o /tmp/gw-bench/server >/dev
 port=$(free_port)
 /tmp/gw-bench/baseline/Gateway.Baseline --urls "http://127.0.0.1:$port" >/dev/null 2>&1 & bpid=$!
 trap 'kill $bpid ${gpid:-} 2>/dev/null || true' EXIT
-sleep 0.2; wait_up "http://127.0.0.1:$port/" || true
-warm -s "$here/publish.lua" "http://127.0.0.1:$port/publish"
-out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/publish.lua" "http://127.0.0.1:$port/publish")
-result baseline_post202_c$CONNS "$out"; base=$(rps "$out")
+wait_up "http://127.0.0.1:$port/" || true
+run baseline_post202_c64 64 publish.lua "http://127.0.0.1:$port/publish"; base=$LAST
 kill $bpid; wait $bpid 2>/dev/null || true
 
-# 2. Gateway, fresh process and data folder.
+# 2. Gateway: fresh process and data folder (synchronous=FULL, the default).
 port=$(free_port); data=$(mktemp -d)
 (cd "$root" && Gateway__DataPath="$data" Logging__LogLevel__Default=Warning /tmp/gw-bench/server/Gateway.Server --urls "http://127.0.0.1:$port") >/tmp/gw-bench/server.log 2>&1 & gpid=$!
 wait_up "http://127.0.0.1:$port/readyz"
 api="http://127.0.0.1:$port/api/vhosts/default"
 curl -fs -XPUT "$api/queues/bench" -H 'content-type: application/json' -d '{"durable":false}' >/dev/null
+curl -fs -XPUT "$api/queues/bench-durable" -H 'content-type: application/json' -d '{"durable":true}' >/dev/null
+single="$api/exchanges/amq.default/publish"; batch="$api/exchanges/amq.default/publish/batch"
 
-warm -s "$here/publish.lua" "$api/exchanges/amq.default/publish"
-curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
-out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/publish.lua" "$api/exchanges/amq.default/publish")
-result gateway_publish_transient_16B_c$CONNS "$out"; single=$(rps "$out")
-curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
-
-BATCH=$BATCH warm -s "$here/batch.lua" "$api/exchanges/amq.default/publish/batch"
-curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
-out=$(BATCH=$BATCH wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$here/batch.lua" "$api/exchanges/amq.default/publish/batch")
-result gateway_publish_batch${BATCH}_transient_16B_c$CONNS "$out"; batch=$(rps "$out")
-curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null
-
-python3 - "$base" "$single" "$batch" "$BATCH" <<'PY'
+if [ "$SET" = durability ]; then
+  for c in 1 64; do
+    ROUTING_KEY=bench-durable DELIVERY_MODE=2 run gateway_publish_persistent_16B_c$c $c publish.lua "$single"
+    ROUTING_KEY=bench-durable DELIVERY_MODE=2 run gateway_publish_batch100_persistent_16B_c$c $c batch.lua "$batch" 100
+    ROUTING_KEY=bench DELIVERY_MODE=1 run gateway_publish_transient_16B_c$c $c publish.lua "$single"
+    ROUTING_KEY=bench DELIVERY_MODE=1 run gateway_publish_batch100_transient_16B_c$c $c batch.lua "$batch" 100
+  done
+else
+  ROUTING_KEY=bench run gateway_publish_transient_16B_c64 64 publish.lua "$single"; one=$LAST
+  ROUTING_KEY=bench run gateway_publish_batch1000_transient_16B_c64 64 batch.lua "$batch" 1000; many=$LAST
+  python3 - "$base" "$one" "$many" <<'PY'
 import sys
-base, single, batch, n = map(float, sys.argv[1:])
-print(f"RESULT|gateway_publish_batch{int(n)}_transient_16B|msg_per_s|{batch*n:.1f}|msg/s")
+base, single, batch = map(float, sys.argv[1:])
 print(f"# single publish: {single:,.0f} req/s = {single/base:.2f} x the trivial 202 POST ({base:,.0f} req/s); target >= 0.67")
-print(f"# batch publish ({int(n)}/request): {batch*n:,.0f} msg/s; target >= 500,000")
+print(f"# batch publish (1000/request): {batch*1000:,.0f} msg/s; target >= 500,000")
 PY
+fi

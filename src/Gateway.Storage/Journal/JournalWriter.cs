@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Gateway.Broker.Durability;
@@ -30,7 +31,8 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
     private readonly SqliteConnection _connection;
     private readonly ILogger _logger;
-    private readonly Task _loop;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<Op> _batch = new(1024);
     private readonly HashSet<(long, long)> _insertedInBatch = [];
     private readonly HashSet<(long, long)> _cancelled = [];
@@ -54,7 +56,10 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         _updateDelivery = Prepare("UPDATE queue_messages SET delivery_count = $c WHERE queue_id = $q AND sequence = $s", "$c", "$q", "$s");
         _deleteEntry = Prepare("DELETE FROM queue_messages WHERE queue_id = $q AND sequence = $s", "$q", "$s");
         _deleteMessage = Prepare("DELETE FROM messages WHERE id = $id", "$id");
-        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        // A dedicated thread: each commit blocks on fsync, which must not hold one of the few thread-pool threads
+        // that serve requests (on 2 cores that starved the very publishers whose operations it was waiting for).
+        _thread = new Thread(Run) { IsBackground = true, Name = "Gateway journal writer" };
+        _thread.Start();
     }
 
     /// <summary>Operations committed so far, and batches (for metrics and benchmarks).</summary>
@@ -85,15 +90,55 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         return command;
     }
 
-    private async Task RunAsync()
+    private void Run()
+    {
+        try
+        {
+            Loop();
+        }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    private void Loop()
     {
         var reader = _ops.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        var lastBatch = 0;
+        long lastCommitTicks = 0;
+        while (WaitForWork(reader))
         {
             _batch.Clear();
-            while (_batch.Count < MaxBatch && reader.TryRead(out var op)) _batch.Add(op);
+            Drain(reader);
+            // Gathering: when several writers are active (the last batch held more than one operation), the clients
+            // answered by the last commit are about to send their next operations. Waiting a fraction of a commit's
+            // duration for them turns many small fsyncs into one large one; a lone writer never waits.
+            if (lastBatch > 1 && _batch.Count < Math.Min(lastBatch, MaxBatch))
+            {
+                var deadline = Stopwatch.GetTimestamp() + Math.Min(lastCommitTicks / 2, Stopwatch.Frequency / 1000);
+                while (_batch.Count < lastBatch && Stopwatch.GetTimestamp() < deadline)
+                {
+                    Thread.Yield();
+                    Drain(reader);
+                }
+            }
+            lastBatch = _batch.Count;
+            var started = Stopwatch.GetTimestamp();
             Commit();
+            lastCommitTicks = Stopwatch.GetTimestamp() - started;
         }
+    }
+
+    private static bool WaitForWork(ChannelReader<Op> reader)
+    {
+        var wait = reader.WaitToReadAsync();
+        return wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
+
+    private void Drain(ChannelReader<Op> reader)
+    {
+        while (_batch.Count < MaxBatch && reader.TryRead(out var op)) _batch.Add(op);
     }
 
     private void Commit()
@@ -198,7 +243,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _ops.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
+        await _stopped.Task.ConfigureAwait(false);
         foreach (var command in new[] { _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage }) command.Dispose();
     }
 
