@@ -8,6 +8,7 @@ using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Validation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -25,15 +26,14 @@ internal static class PublishEndpoints
     public static void MapPublishEndpoints(this RouteGroupBuilder api, RouteGroupBuilder hot)
     {
         var publish = api.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing");
+        var hotPublish = hot.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing");
 
-        hot.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing").MapPost("/publish",
+        hotPublish.MapPost("/publish",
                 async Task<Results<Ok<PublishResult>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
                 MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
             {
                 var request = await JsonBody.ReadAsync(http, PublishType ??= JsonBody.TypeInfo<PublishRequest>(json));
-                var validation = validator.Validate(request);
-                if (!validation.IsValid)
-                    return TypedResults.ValidationProblem(validation.ToDictionary(), detail: validation.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
+                if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 if (MessageMapping.PayloadSize(request) > limits.Value.MaxMessageBytes) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
@@ -51,14 +51,12 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
-        hot.MapGroup("/vhosts/{vhost}/exchanges/{exchange}").WithTags("Publishing").MapPost("/publish/batch",
+        hotPublish.MapPost("/publish/batch",
                 async Task<Results<Ok<BatchPublishResponse>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
                 MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
             {
                 var request = await JsonBody.ReadAsync(http, BatchType ??= JsonBody.TypeInfo<BatchPublishRequest>(json));
-                var validation = validator.Validate(request);
-                if (!validation.IsValid)
-                    return TypedResults.ValidationProblem(validation.ToDictionary(), detail: validation.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
+                if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 var name = MessageMapping.ExchangeName(exchange);
                 if (Refusal(Probe(v, name), vhost, exchange) is { } refused) return refused;

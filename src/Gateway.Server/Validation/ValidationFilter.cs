@@ -1,6 +1,7 @@
 using FluentValidation;
 using Gateway.Broker;
 using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Validation;
 
@@ -12,13 +13,22 @@ internal sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFi
         foreach (var argument in context.Arguments)
         {
             if (argument is not T value) continue;
-            // Every validator is synchronous: the async path only adds state machines.
-            var result = validator.Validate(value);
-            if (!result.IsValid)
-                return ValueTask.FromResult<object?>(TypedResults.ValidationProblem(result.ToDictionary(),
-                    detail: result.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation"));
+            if (RequestValidation.Check(validator, value) is { } problem) return ValueTask.FromResult<object?>(problem);
         }
         return next(context);
+    }
+}
+
+internal static class RequestValidation
+{
+    /// <summary>The 400 answer for an invalid <paramref name="value"/>, or null when it is valid.</summary>
+    public static ValidationProblem? Check<T>(IValidator<T> validator, T value)
+    {
+        // Every validator is synchronous: the async path only adds state machines.
+        var result = validator.Validate(value);
+        return result.IsValid
+            ? null
+            : TypedResults.ValidationProblem(result.ToDictionary(), detail: result.Errors[0].ErrorMessage, type: Problems.TypePrefix + "validation");
     }
 }
 
