@@ -112,6 +112,33 @@ public class TopicTriePropertyTests
     }
 
     [Fact]
+    public void A_trie_changed_binding_by_binding_matches_as_one_built_from_the_remaining_bindings()
+    {
+        // Add every binding with With, then take a random subset away with Without: the result must match exactly
+        // like a trie built from the bindings that remain (multiset semantics: one Without removes one binding).
+        var gen = Gen.Select(Gen.Select(Pattern, Gen.Int[0, 3]).Array[0, 12], Gen.Bool.Array[12], Key);
+        gen.Sample((bindings, removed, key) =>
+        {
+            var targets = Enumerable.Range(0, 4).Select(i => new Target(i)).ToArray();
+            var trie = new TopicTrie<Target>([]);
+            foreach (var (pattern, t) in bindings) trie = trie.With(pattern, targets[t]);
+            var remaining = new List<(string, Target)>();
+            for (var i = 0; i < bindings.Length; i++)
+            {
+                if (removed[i]) trie = trie.Without(bindings[i].Item1, targets[bindings[i].Item2]);
+                else remaining.Add((bindings[i].Item1, targets[bindings[i].Item2]));
+            }
+            var expected = new List<Target>();
+            new TopicTrie<Target>(remaining).Match(key, expected);
+            var actual = new List<Target>();
+            trie.Match(key, actual);
+            if (!expected.OrderBy(t => t.Id).SequenceEqual(actual.OrderBy(t => t.Id)))
+                throw new Exception($"key '{key}', bindings [{string.Join(", ", bindings.Select((b, i) => $"'{b.Item1}'->t{b.Item2}{(removed[i] ? " (removed)" : "")}"))}]: " +
+                                    $"expected [{string.Join(", ", expected)}], got [{string.Join(", ", actual)}]");
+        }, iter: Iterations);
+    }
+
+    [Fact]
     public void Keys_containing_literal_wildcard_words_match_as_the_reference_says()
     {
         Gen.Select(Pattern, Dotted("", "a", "*", "#")).Sample((pattern, key) =>

@@ -31,6 +31,22 @@ public sealed class TopicTrie<T> where T : class
             return slot ??= new Node();
         }
 
+        public bool IsEmpty => Frozen.Length == 0 && Star is null && Hash is null && (Children is null || Children.Count == 0);
+
+        // A shallow copy for path copying: the children map is new, the children themselves are shared.
+        public Node Clone()
+        {
+            var copy = new Node { Star = Star, Hash = Hash, Frozen = Frozen };
+            if (Children is not null) copy.SetChildren(new Dictionary<string, Node>(Children, StringComparer.Ordinal));
+            return copy;
+        }
+
+        public void SetChildren(Dictionary<string, Node>? children)
+        {
+            Children = children is { Count: > 0 } ? children : null;
+            if (Children is not null) Lookup = Children.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
         public void Freeze()
         {
             Frozen = Targets?.ToArray() ?? [];
@@ -46,6 +62,51 @@ public sealed class TopicTrie<T> where T : class
     }
 
     private readonly Node _root = new();
+
+    private TopicTrie(Node root) => _root = root;
+
+    /// <summary>
+    /// A trie that also routes <paramref name="pattern"/> to <paramref name="target"/>. This one is unchanged: only
+    /// the nodes on the pattern's path are copied, so adding a binding costs the path, not the whole trie.
+    /// </summary>
+    public TopicTrie<T> With(string pattern, T target) => new(Update(_root, Words(pattern), 0, target, add: true) ?? new Node());
+
+    /// <summary>A trie without one binding of <paramref name="target"/> by <paramref name="pattern"/> (path copying, as <see cref="With"/>).</summary>
+    public TopicTrie<T> Without(string pattern, T target) => new(Update(_root, Words(pattern), 0, target, add: false) ?? new Node());
+
+    private static string[] Words(string pattern) => pattern.Length == 0 ? [] : pattern.Split('.');
+
+    // Returns the updated copy of `node`, or null when it ends up empty (so that removals prune their path).
+    private static Node? Update(Node node, string[] words, int depth, T target, bool add)
+    {
+        var copy = node.Clone();
+        if (depth == words.Length)
+        {
+            if (add) copy.Frozen = [.. node.Frozen, target];
+            else
+            {
+                var at = Array.IndexOf(node.Frozen, target);
+                if (at >= 0) copy.Frozen = [.. node.Frozen.AsSpan(0, at), .. node.Frozen.AsSpan(at + 1)];
+            }
+            return copy.IsEmpty ? null : copy;
+        }
+        var word = words[depth];
+        var child = word switch { "*" => node.Star, "#" => node.Hash, _ => node.Children?.GetValueOrDefault(word) };
+        if (child is null && !add) return copy.IsEmpty ? null : copy;
+        var updated = Update(child ?? new Node(), words, depth + 1, target, add);
+        switch (word)
+        {
+            case "*": copy.Star = updated; break;
+            case "#": copy.Hash = updated; break;
+            default:
+                var children = copy.Children ?? new Dictionary<string, Node>(StringComparer.Ordinal);
+                if (updated is null) children.Remove(word);
+                else children[word] = updated;
+                copy.SetChildren(children);
+                break;
+        }
+        return copy.IsEmpty ? null : copy;
+    }
 
     /// <summary>Builds a trie from (pattern, target) pairs.</summary>
     public TopicTrie(IEnumerable<(string Pattern, T Target)> bindings)

@@ -7,7 +7,13 @@ namespace Gateway.Broker.Topology;
 internal abstract class ExchangeRouter
 {
     /// <summary>True when some binding leads to an exchange, so routing must follow exchange-to-exchange paths.</summary>
-    public bool HasExchangeTargets { get; private set; }
+    public bool HasExchangeTargets { get; protected set; }
+
+    /// <summary>This router plus one binding, built incrementally; null when the type rebuilds instead.</summary>
+    public virtual ExchangeRouter? Adding(Binding binding, RouteTarget target) => null;
+
+    /// <summary>This router minus one binding to a queue, built incrementally; null when the type rebuilds instead.</summary>
+    public virtual ExchangeRouter? Removing(Binding binding, RouteTarget target) => null;
 
     /// <summary>Adds the targets of the bindings matching the message to <paramref name="into"/> (duplicates allowed).</summary>
     public abstract void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into);
@@ -61,9 +67,25 @@ internal sealed class FanoutRouter(IReadOnlyCollection<(Binding Binding, RouteTa
     }
 }
 
-internal sealed class TopicRouter(IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings) : ExchangeRouter
+internal sealed class TopicRouter : ExchangeRouter
 {
-    private readonly TopicTrie<RouteTarget> _trie = new(bindings.Select(b => (b.Binding.RoutingKey, b.Target)));
+    private readonly TopicTrie<RouteTarget> _trie;
+
+    public TopicRouter(IReadOnlyCollection<(Binding Binding, RouteTarget Target)> bindings) =>
+        _trie = new TopicTrie<RouteTarget>(bindings.Select(b => (b.Binding.RoutingKey, b.Target)));
+
+    private TopicRouter(TopicTrie<RouteTarget> trie, bool hasExchangeTargets)
+    {
+        _trie = trie;
+        HasExchangeTargets = hasExchangeTargets;
+    }
+
+    // Topic exchanges are where bindings number in thousands: change them along one path instead of rebuilding.
+    public override ExchangeRouter Adding(Binding binding, RouteTarget target) =>
+        new TopicRouter(_trie.With(binding.RoutingKey, target), HasExchangeTargets || target.Exchange is not null);
+
+    public override ExchangeRouter? Removing(Binding binding, RouteTarget target) =>
+        target.Queue is null ? null : new TopicRouter(_trie.Without(binding.RoutingKey, target), HasExchangeTargets);
 
     public override void Route(TopologySnapshot topology, string routingKey, IReadOnlyDictionary<string, object?>? headers, List<RouteTarget> into) =>
         _trie.Match(routingKey, into);

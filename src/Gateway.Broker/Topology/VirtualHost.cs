@@ -354,7 +354,9 @@ public sealed class VirtualHost
             _bindings[binding.Id] = binding;
             if (!_bySource.TryGetValue(binding.Source, out var list)) _bySource[binding.Source] = list = [];
             list.Add(binding);
-            RebuildRouter(binding.Source);
+            var node = _nodes[binding.Source];
+            if (node.Router.Adding(binding, TargetOf(binding)) is { } router) _nodes[binding.Source] = node with { Router = router };
+            else RebuildRouter(binding.Source);
             PublishSnapshot();
             return (binding, DeclareOutcome.Created);
         }
@@ -435,7 +437,11 @@ public sealed class VirtualHost
             var list = _bySource[b.Source];
             list.Remove(b);
             if (list.Count == 0) _bySource.Remove(b.Source);
-            touched.Add(b.Source);
+            // A few bindings leave incrementally where the router supports it; otherwise the source is rebuilt below.
+            if (plan.Bindings.Count <= 8 && !touched.Contains(b.Source) && _nodes.TryGetValue(b.Source, out var node)
+                && node.Router.Removing(b, TargetOf(b)) is { } router)
+                _nodes[b.Source] = node with { Router = router };
+            else touched.Add(b.Source);
         }
         foreach (var x in plan.Exchanges)
         {
@@ -486,6 +492,10 @@ public sealed class VirtualHost
             }
         }
     }
+
+    // The queue's own target (its identity in routers), or a new exchange target.
+    private RouteTarget TargetOf(Binding b) =>
+        b.DestinationType == BindingDestinationType.Queue && _queues.TryGetValue(b.Destination, out var queue) ? queue.Target : new RouteTarget(b.Destination);
 
     private void RebuildRouter(string exchange)
     {
