@@ -60,6 +60,7 @@ var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
+app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
 app.MapOpenApi("/openapi/{documentName}.json");
 // The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
@@ -81,6 +82,7 @@ api.MapQueueEndpoints();
 api.MapBindingEndpoints();
 api.MapPublishEndpoints(hot);
 api.MapConsumeEndpoints();
+api.MapWebSocketEndpoints();
 
 if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
 

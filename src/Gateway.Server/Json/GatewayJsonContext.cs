@@ -29,6 +29,8 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(BindingInfo))]
 [JsonSerializable(typeof(List<BindingInfo>))]
 [JsonSerializable(typeof(PurgeResult))]
+[JsonSerializable(typeof(Gateway.Server.WebSockets.ClientFrame))]
+[JsonSerializable(typeof(Gateway.Server.WebSockets.ServerFrame))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;

@@ -1,0 +1,354 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using FluentValidation;
+using Gateway.Broker;
+using Gateway.Broker.Durability;
+using Gateway.Broker.Queues;
+using Gateway.Broker.Topology;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+
+namespace Gateway.Server.WebSockets;
+
+/// <summary>
+/// One WebSocket connection speaking <c>gateway.v1.json</c> (docs/websocket-protocol.md): many subscriptions,
+/// acks and publishes over one socket.
+/// </summary>
+/// <remarks>
+/// Client frames are handled one at a time, in order (so confirms come back in order). Each subscription has a pump
+/// that reads its consumer's bounded buffer and sends; sends are serialized by one semaphore and awaited, so a slow
+/// reader holds back the pumps, and the queue (not the server) keeps the messages. Close cases:
+/// <list type="bullet">
+/// <item>the client closes, or the socket breaks: every subscription is cancelled, unacked deliveries go back to their queues;</item>
+/// <item>a frame over the size limit: closed with 1009, then as above;</item>
+/// <item>the server stops: the request is aborted, then as above.</item>
+/// </list>
+/// </remarks>
+internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValidator<PublishRequest> validator,
+    JsonSerializerOptions json, GatewayLimitsOptions limits)
+{
+    public const string SubProtocol = "gateway.v1.json";
+    private const int MaxPrefetch = 10_000;
+    private const int DefaultPrefetch = 100;
+
+    private sealed class Subscription(string id, MessageQueue queue, QueueConsumer consumer, bool autoAck)
+    {
+        public readonly string Id = id;
+        public readonly MessageQueue Queue = queue;
+        public readonly QueueConsumer Consumer = consumer;
+        public readonly bool AutoAck = autoAck;
+        public readonly SortedSet<long> Outstanding = [];
+        public Task Pump = Task.CompletedTask;
+        public bool CancelledByClient;
+    }
+
+    private readonly SemaphoreSlim _send = new(1, 1);
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly Dictionary<DeliveryTag, Subscription> _owned = [];
+    private readonly JsonTypeInfo<ClientFrame> _clientFrame = (JsonTypeInfo<ClientFrame>)json.GetTypeInfo(typeof(ClientFrame));
+    private readonly JsonTypeInfo<ServerFrame> _serverFrame = (JsonTypeInfo<ServerFrame>)json.GetTypeInfo(typeof(ServerFrame));
+
+    public async Task RunAsync(CancellationToken aborted)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                buffer.ResetWrittenCount();
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    result = await socket.ReceiveAsync(buffer.GetMemory(4096), aborted);
+                    buffer.Advance(result.Count);
+                    if (buffer.WrittenCount > limits.MaxRequestBodyBytes)
+                    {
+                        await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig,
+                            $"Frames are limited to {limits.MaxRequestBodyBytes} bytes (Gateway:Limits:MaxRequestBodyBytes).", aborted);
+                        return;
+                    }
+                } while (!result.EndOfMessage);
+
+                switch (result.MessageType)
+                {
+                    case WebSocketMessageType.Close:
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, aborted);
+                        return;
+                    case WebSocketMessageType.Binary:
+                        await ErrorAsync(null, StatusCodes.Status400BadRequest, "Frames are JSON text frames (gateway.v1.json); binary frames are not understood.");
+                        continue;
+                }
+                await HandleAsync(buffer.WrittenMemory, aborted);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+            // The client went away or the server is stopping: subscriptions are cancelled below.
+        }
+        finally
+        {
+            await CancelAllAsync();
+        }
+    }
+
+    private async Task HandleAsync(ReadOnlyMemory<byte> data, CancellationToken aborted)
+    {
+        ClientFrame frame;
+        try
+        {
+            frame = JsonSerializer.Deserialize(data.Span, _clientFrame) ?? throw new JsonException("A frame must be a JSON object, not null.");
+        }
+        catch (JsonException e)
+        {
+            await ErrorAsync(null, StatusCodes.Status400BadRequest, "The frame is not a valid gateway.v1.json frame: " + e.Message);
+            return;
+        }
+        try
+        {
+            switch (frame.Type)
+            {
+                case "subscribe": await SubscribeAsync(frame, aborted); break;
+                case "cancel": await CancelAsync(frame); break;
+                case "ack": await SettleAsync(frame, ack: true); break;
+                case "nack": await SettleAsync(frame, ack: false); break;
+                case "publish": await PublishAsync(frame); break;
+                case "ping": await SendAsync(new ServerFrame { Type = "pong", Id = frame.Id }); break;
+                default:
+                    await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
+                        $"Unknown frame type '{frame.Type}'; expected subscribe, cancel, ack, nack, publish or ping.");
+                    break;
+            }
+        }
+        catch (BrokerException e)
+        {
+            await ErrorAsync(frame.Id, Problems.StatusOf(e.Error), e.Message);
+        }
+        catch (StorageException e)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status503ServiceUnavailable, "The operation could not be stored, so it was not confirmed: " + e.Message);
+        }
+    }
+
+    private async Task SubscribeAsync(ClientFrame frame, CancellationToken aborted)
+    {
+        if (string.IsNullOrEmpty(frame.Id) || frame.Id.Length > 255)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'id' must name the subscription (1 to 255 characters).");
+            return;
+        }
+        var prefetch = frame.Prefetch ?? DefaultPrefetch;
+        if (prefetch is < 1 or > MaxPrefetch)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'prefetch' must be from 1 to {MaxPrefetch}.");
+            return;
+        }
+        if (string.IsNullOrEmpty(frame.Queue) || vhost.GetQueue(frame.Queue) is not { } queue)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No queue '{frame.Queue}' in vhost '{vhost.Name}'.");
+            return;
+        }
+        Subscription subscription;
+        lock (_lock)
+        {
+            if (_subscriptions.ContainsKey(frame.Id))
+            {
+                subscription = null!;
+            }
+            else
+            {
+                subscription = new Subscription(frame.Id, queue, queue.Subscribe(prefetch), frame.AckMode == AckMode.Auto);
+                _subscriptions[frame.Id] = subscription;
+            }
+        }
+        if (subscription is null)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status409Conflict, $"A subscription '{frame.Id}' is already active on this socket.");
+            return;
+        }
+        await SendAsync(new ServerFrame { Type = "subscribed", Id = frame.Id });
+        subscription.Pump = Task.Run(() => PumpAsync(subscription, aborted), CancellationToken.None);
+    }
+
+    // Sends a subscription's deliveries in order. Ends when its consumer ends (cancel, queue deleted, socket gone).
+    private async Task PumpAsync(Subscription subscription, CancellationToken aborted)
+    {
+        try
+        {
+            await foreach (var delivery in subscription.Consumer.Deliveries.ReadAllAsync(aborted))
+            {
+                if (!subscription.AutoAck)
+                    lock (_lock)
+                    {
+                        subscription.Outstanding.Add(delivery.Tag.Id);
+                        _owned[delivery.Tag] = subscription;
+                    }
+                var dto = MessageMapping.ToDto(delivery);
+                await SendAsync(new ServerFrame
+                {
+                    Type = "delivery", Subscription = subscription.Id, DeliveryTag = dto.DeliveryTag, Redelivered = dto.Redelivered,
+                    DeliveryCount = dto.DeliveryCount, Exchange = dto.Exchange, RoutingKey = dto.RoutingKey, Properties = dto.Properties,
+                    Payload = dto.Payload, PayloadEncoding = dto.PayloadEncoding,
+                });
+                if (subscription.AutoAck) await subscription.Queue.AckAsync([delivery.Tag]);
+            }
+            if (subscription.Consumer.EndReason == ConsumerEndReason.QueueDeleted && !subscription.CancelledByClient)
+            {
+                Forget(subscription);
+                await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "queue-deleted" });
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or BrokerException or StorageException or ObjectDisposedException)
+        {
+            // The socket is gone (its subscriptions are cancelled by RunAsync), or an auto-ack met a deleted queue.
+        }
+    }
+
+    private async Task CancelAsync(ClientFrame frame)
+    {
+        Subscription? subscription;
+        lock (_lock) _subscriptions.TryGetValue(frame.Id ?? "", out subscription);
+        if (subscription is null)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No subscription '{frame.Id}' on this socket.");
+            return;
+        }
+        subscription.CancelledByClient = true;
+        End(subscription);
+        await subscription.Pump;
+        await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "client" });
+    }
+
+    // Cancels the consumer (its unacked deliveries return to the queue) and forgets the subscription.
+    private void End(Subscription subscription)
+    {
+        Forget(subscription);
+        if (subscription.Queue.Cancel(subscription.Consumer)) vhost.DeleteIfUnused(subscription.Queue);
+    }
+
+    private void Forget(Subscription subscription)
+    {
+        lock (_lock)
+        {
+            _subscriptions.Remove(subscription.Id);
+            foreach (var id in subscription.Outstanding) _owned.Remove(new DeliveryTag(subscription.Queue.Incarnation, id));
+            subscription.Outstanding.Clear();
+        }
+    }
+
+    private async Task SettleAsync(ClientFrame frame, bool ack)
+    {
+        if (!DeliveryTag.TryParse(frame.DeliveryTag, out var tag))
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'{frame.DeliveryTag}' is not a delivery tag.");
+            return;
+        }
+        Subscription? subscription;
+        List<DeliveryTag> tags;
+        lock (_lock)
+        {
+            if (!_owned.TryGetValue(tag, out subscription))
+            {
+                tags = [];
+            }
+            else
+            {
+                tags = frame.Multiple == true
+                    ? subscription.Outstanding.GetViewBetween(long.MinValue, tag.Id).Select(id => new DeliveryTag(tag.Incarnation, id)).ToList()
+                    : [tag];
+                foreach (var settled in tags)
+                {
+                    subscription.Outstanding.Remove(settled.Id);
+                    _owned.Remove(settled);
+                }
+            }
+        }
+        if (subscription is null)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status404NotFound,
+                $"Unknown delivery tag '{frame.DeliveryTag}' on this socket: already settled, or delivered to another consumer.");
+            return;
+        }
+        if (ack) await subscription.Queue.AckAsync(tags);
+        else await subscription.Queue.NackAsync(tags, frame.Requeue ?? true);
+    }
+
+    private async Task PublishAsync(ClientFrame frame)
+    {
+        if (frame.Payload is null)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'payload' is required to publish.");
+            return;
+        }
+        var request = new PublishRequest
+        {
+            RoutingKey = frame.RoutingKey ?? "", Payload = frame.Payload, PayloadEncoding = frame.PayloadEncoding ?? PayloadEncoding.String,
+            Properties = frame.Properties, Mandatory = frame.Mandatory ?? false,
+        };
+        var validation = validator.Validate(request);
+        if (!validation.IsValid)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, validation.Errors[0].ErrorMessage);
+            return;
+        }
+        if (MessageMapping.PayloadSize(request) > limits.MaxMessageBytes)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status413PayloadTooLarge, $"The message is larger than {limits.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes).");
+            return;
+        }
+        var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
+        var name = MessageMapping.ExchangeName(exchange);
+        var outcome = await vhost.PublishAsync(name, MessageMapping.ToMessage(name, request));
+        switch (outcome.Status)
+        {
+            case PublishStatus.ExchangeNotFound:
+                await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No exchange '{exchange}' in vhost '{vhost.Name}'.");
+                return;
+            case PublishStatus.ExchangeInternal:
+                await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, $"Exchange '{exchange}' is internal: only other exchanges may route to it.");
+                return;
+        }
+        if (!outcome.Routed && request.Mandatory)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status422UnprocessableEntity,
+                $"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
+            return;
+        }
+        await SendAsync(new ServerFrame { Type = "confirm", Id = frame.Id, Routed = outcome.Routed, Queues = outcome.Queues });
+    }
+
+    private Task ErrorAsync(string? id, int status, string detail) =>
+        SendAsync(new ServerFrame { Type = "error", Id = id, Status = status, Detail = detail });
+
+    private async Task SendAsync(ServerFrame frame)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(frame, _serverFrame);
+        await _send.WaitAsync();
+        try
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        }
+        finally
+        {
+            _send.Release();
+        }
+    }
+
+    private async Task CancelAllAsync()
+    {
+        List<Subscription> all;
+        lock (_lock) all = [.. _subscriptions.Values];
+        foreach (var subscription in all) End(subscription);
+        try
+        {
+            await Task.WhenAll(all.Select(s => s.Pump));
+        }
+        catch (Exception)
+        {
+            // Pumps end with the socket; their exceptions were handled where they could be.
+        }
+    }
+}
