@@ -49,7 +49,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<DeliveryTag, Subscription> _owned = [];
     private readonly JsonTypeInfo<ClientFrame> _clientFrame = (JsonTypeInfo<ClientFrame>)json.GetTypeInfo(typeof(ClientFrame));
-    private readonly JsonTypeInfo<ServerFrame> _serverFrame = (JsonTypeInfo<ServerFrame>)json.GetTypeInfo(typeof(ServerFrame));
+    // Server frames are written by the source-generated context, which leaves out null members (each frame type uses few).
+    private readonly JsonTypeInfo<ServerFrame> _serverFrame = Json.GatewayJsonContext.Default.ServerFrame;
 
     public async Task RunAsync(CancellationToken aborted)
     {
