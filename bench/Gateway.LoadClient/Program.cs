@@ -1,0 +1,60 @@
+// WebSocket consume benchmark against a running gateway (HTTP only; no project references).
+//
+//   dotnet run -c Release --project bench/Gateway.LoadClient -- http://127.0.0.1:8080 [count=500000] [prefetch=1000] [ack=manual|auto]
+//
+// Fills queue "ws-bench" with `count` transient 16-byte messages (batch publish), then one WebSocket subscription
+// (gateway.v1.json) consumes them; manual mode acks with multiple=true every prefetch/2 deliveries. Prints
+// RESULT|label|msg_per_s|value|msg/s like ../shared/anchors/rabbitmq.
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+
+var baseUrl = args.Length > 0 ? args[0].TrimEnd('/') : "http://127.0.0.1:8080";
+var count = args.Length > 1 ? int.Parse(args[1]) : 500_000;
+var prefetch = args.Length > 2 ? int.Parse(args[2]) : 1000;
+var manual = (args.Length > 3 ? args[3] : "manual") == "manual";
+var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+const string queue = "ws-bench";
+
+await http.DeleteAsync($"/api/vhosts/default/queues/{queue}");
+(await http.PutAsJsonAsync($"/api/vhosts/default/queues/{queue}", new { durable = false })).EnsureSuccessStatusCode();
+var batch = new { messages = Enumerable.Range(0, 1000).Select(_ => new { routingKey = queue, payload = "0123456789abcdef" }).ToArray() };
+var fills = new List<Task>();
+for (var i = 0; i < count; i += 1000)
+{
+    fills.Add(http.PostAsJsonAsync("/api/vhosts/default/exchanges/amq.default/publish/batch", batch).ContinueWith(t => t.Result.EnsureSuccessStatusCode()));
+    if (fills.Count == 8) { await Task.WhenAll(fills); fills.Clear(); }
+}
+await Task.WhenAll(fills);
+
+using var socket = new ClientWebSocket();
+socket.Options.AddSubProtocol("gateway.v1.json");
+await socket.ConnectAsync(new Uri(baseUrl.Replace("http", "ws") + "/api/vhosts/default/ws"), default);
+async Task Send(string frame) => await socket.SendAsync(Encoding.UTF8.GetBytes(frame), WebSocketMessageType.Text, true, default);
+await Send($$"""{"type":"subscribe","id":"bench","queue":"{{queue}}","prefetch":{{prefetch}},"ackMode":"{{(manual ? "manual" : "auto")}}"}""");
+
+var buffer = new byte[1 << 20];
+var received = 0;
+var sinceAck = 0;
+var clock = Stopwatch.StartNew();
+while (received < count)
+{
+    var result = await socket.ReceiveAsync(buffer.AsMemory(), default);
+    var length = result.Count;
+    while (!result.EndOfMessage) { result = await socket.ReceiveAsync(buffer.AsMemory(length), default); length += result.Count; }
+    var frame = JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement;
+    if (frame.GetProperty("type").GetString() != "delivery") continue;
+    received++;
+    if (manual && ++sinceAck >= Math.Max(1, prefetch / 2))
+    {
+        await Send($$"""{"type":"ack","deliveryTag":"{{frame.GetProperty("deliveryTag").GetString()}}","multiple":true}""");
+        sinceAck = 0;
+    }
+}
+var rate = received / clock.Elapsed.TotalSeconds;
+var label = manual ? $"ws_consume_manualack_prefetch{prefetch}_16B" : "ws_consume_autoack_16B";
+Console.WriteLine($"# consumed {received:N0} in {clock.Elapsed.TotalSeconds:F2} s");
+Console.WriteLine($"RESULT|{label}|msg_per_s|{rate:F1}|msg/s");
+await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, default);
