@@ -83,6 +83,7 @@ api.MapBindingEndpoints();
 api.MapPublishEndpoints(hot);
 api.MapConsumeEndpoints();
 api.MapWebSocketEndpoints();
+api.MapEventStreamEndpoints();
 
 if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
 

@@ -14,6 +14,7 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(BatchPublishResponse))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(List<DeliveryDto>))]
+[JsonSerializable(typeof(DeliveryDto))]
 [JsonSerializable(typeof(AckRequest))]
 [JsonSerializable(typeof(NackRequest))]
 [JsonSerializable(typeof(ExtendRequest))]

@@ -146,7 +146,12 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'prefetch' must be from 1 to {MaxPrefetch}.");
             return;
         }
-        if (string.IsNullOrEmpty(frame.Queue) || vhost.GetQueue(frame.Queue) is not { } queue)
+        if (string.IsNullOrEmpty(frame.Queue))
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'queue' must name the queue to subscribe to.");
+            return;
+        }
+        if (vhost.GetQueue(frame.Queue) is not { } queue)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No queue '{frame.Queue}' in vhost '{vhost.Name}'.");
             return;

@@ -1,0 +1,137 @@
+using System.Text;
+using System.Text.Json;
+using Gateway.Broker;
+using Gateway.Broker.Queues;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Gateway.Server.Json;
+
+namespace Gateway.Server.Endpoints;
+
+/// <summary>
+/// Server-Sent Events: <c>GET /api/vhosts/{vhost}/queues/{queue}/events</c> streams deliveries to EventSource clients.
+/// Each delivery is an event <c>delivery</c> whose <c>id</c> is its delivery tag and whose data is the delivery JSON
+/// (as <c>get</c> answers). With <c>ackMode=manual</c> (default) deliveries are acknowledged over
+/// <c>POST …/queues/{queue}/ack</c> and at most <c>prefetch</c> are outstanding; with <c>auto</c> they are
+/// acknowledged once written and flushed. A comment line is sent every 15 s so that proxies keep the stream open.
+/// </summary>
+/// <remarks>
+/// Cases: the client disconnects → the subscription is cancelled and its unacknowledged deliveries go back to the
+/// queue (redelivered). The client reconnects with <c>Last-Event-ID</c> → the stream starts with an event
+/// <c>resumed</c> that says what happened to what it missed: manual deliveries that were not acked were requeued and
+/// come again; auto-acked ones after that id cannot be replayed. The queue is deleted → an event <c>cancelled</c>,
+/// then the stream ends. The server stops → the stream ends.
+/// </remarks>
+internal static class EventStreamEndpoints
+{
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
+
+    public static void MapEventStreamEndpoints(this RouteGroupBuilder api)
+    {
+        api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
+                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime) =>
+            {
+                var q = broker.RequireVhost(vhost).GetQueue(queue)
+                        ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+                var auto = ackMode switch
+                {
+                    null or "" or "manual" => false,
+                    "auto" => true,
+                    _ => throw new BrokerException(BrokerError.InvalidArgument, $"'ackMode' must be 'manual' or 'auto', not '{ackMode}'."),
+                };
+                var window = prefetch ?? 100;
+                if (window is < 1 or > 10_000) throw new BrokerException(BrokerError.InvalidArgument, "'prefetch' must be from 1 to 10000.");
+
+                var response = http.Response;
+                response.ContentType = "text/event-stream";
+                response.Headers.CacheControl = "no-cache";
+                response.Headers["X-Accel-Buffering"] = "no";
+                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+                var token = stopping.Token;
+                var consumer = q.Subscribe(window);
+                try
+                {
+                    if (http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastId)
+                        await WriteEventAsync(response, "resumed", null, JsonSerializer.Serialize(new ResumedEvent
+                        {
+                            LastEventId = lastId,
+                            Detail = "Deliveries of the previous stream that were not acknowledged went back to the queue and come again, " +
+                                     "redelivered. Auto-acknowledged deliveries after this id cannot be replayed.",
+                        }, SseJson.Default.ResumedEvent), token);
+                    else await response.WriteAsync(": connected\n\n", token);
+                    await response.Body.FlushAsync(token);
+
+                    var reader = consumer.Deliveries;
+                    Task<bool>? pending = null; // a wait that outlived a heartbeat is kept, not started again
+                    while (!token.IsCancellationRequested)
+                    {
+                        if (pending is null)
+                        {
+                            var wait = reader.WaitToReadAsync(token);
+                            pending = wait.IsCompleted ? Task.FromResult(wait.Result) : wait.AsTask();
+                        }
+                        if (!pending.IsCompleted && await Task.WhenAny(pending, Task.Delay(Heartbeat, token)) != pending)
+                        {
+                            await response.WriteAsync(": heartbeat\n\n", token);
+                            await response.Body.FlushAsync(token);
+                            continue;
+                        }
+                        var more = await pending;
+                        pending = null;
+                        if (!more) break; // the consumer ended: queue deleted
+                        var written = new List<DeliveryTag>();
+                        while (reader.TryRead(out var delivery))
+                        {
+                            var data = JsonSerializer.Serialize(MessageMapping.ToDto(delivery), GatewayJsonContext.Default.DeliveryDto);
+                            await WriteEventAsync(response, "delivery", delivery.Tag.ToString(), data, token);
+                            written.Add(delivery.Tag);
+                        }
+                        await response.Body.FlushAsync(token);
+                        if (auto) await q.AckAsync(written);
+                    }
+                    if (consumer.EndReason == ConsumerEndReason.QueueDeleted)
+                    {
+                        await WriteEventAsync(response, "cancelled", null, "{\"reason\":\"queue-deleted\"}", CancellationToken.None);
+                        await response.Body.FlushAsync(CancellationToken.None);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    // Client gone or server stopping: the subscription is cancelled below.
+                }
+                finally
+                {
+                    if (q.Cancel(consumer)) q.VirtualHost.DeleteIfUnused(q);
+                }
+            })
+            .WithTags("Consuming")
+            .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
+            .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
+                             "'cancelled' when the queue is deleted; a comment every 15 s. ackMode=manual (default): ack over POST …/ack, at most " +
+                             "'prefetch' (1–10000, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, string name, string? id, string data, CancellationToken token)
+    {
+        var text = new StringBuilder();
+        if (id is not null) text.Append("id: ").Append(id).Append('\n');
+        text.Append("event: ").Append(name).Append('\n');
+        text.Append("data: ").Append(data).Append("\n\n");
+        await response.WriteAsync(text.ToString(), token);
+    }
+}
+
+/// <summary>The data of a <c>resumed</c> event.</summary>
+public sealed class ResumedEvent
+{
+    /// <summary>The Last-Event-ID the client reconnected with.</summary>
+    public required string LastEventId { get; set; }
+    /// <summary>What happened to the deliveries after it.</summary>
+    public required string Detail { get; set; }
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ResumedEvent))]
+internal sealed partial class SseJson : System.Text.Json.Serialization.JsonSerializerContext;
