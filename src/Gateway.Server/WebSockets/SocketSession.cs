@@ -45,6 +45,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     }
 
     private readonly SemaphoreSlim _send = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _frameBuffer = new(1024);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<DeliveryTag, Subscription> _owned = [];
@@ -179,26 +180,43 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     }
 
     // Sends a subscription's deliveries in order. Ends when its consumer ends (cancel, queue deleted, socket gone).
+    // Whatever is buffered is sent as one run under the send lock (one lock round per run, not per frame), and an
+    // auto-ack subscription acknowledges the run once it has been sent.
     private async Task PumpAsync(Subscription subscription, CancellationToken aborted)
     {
+        var reader = subscription.Consumer.Deliveries;
+        var sent = new List<DeliveryTag>();
         try
         {
-            await foreach (var delivery in subscription.Consumer.Deliveries.ReadAllAsync(aborted))
+            while (await reader.WaitToReadAsync(aborted))
             {
-                if (!subscription.AutoAck)
-                    lock (_lock)
-                    {
-                        subscription.Outstanding.Add(delivery.Tag.Id);
-                        _owned[delivery.Tag] = subscription;
-                    }
-                var dto = MessageMapping.ToDto(delivery);
-                await SendAsync(new ServerFrame
+                sent.Clear();
+                await _send.WaitAsync(aborted);
+                try
                 {
-                    Type = "delivery", Subscription = subscription.Id, DeliveryTag = dto.DeliveryTag, Redelivered = dto.Redelivered,
-                    DeliveryCount = dto.DeliveryCount, Exchange = dto.Exchange, RoutingKey = dto.RoutingKey, Properties = dto.Properties,
-                    Payload = dto.Payload, PayloadEncoding = dto.PayloadEncoding,
-                });
-                if (subscription.AutoAck) await subscription.Queue.AckAsync([delivery.Tag]);
+                    while (reader.TryRead(out var delivery))
+                    {
+                        if (!subscription.AutoAck)
+                            lock (_lock)
+                            {
+                                subscription.Outstanding.Add(delivery.Tag.Id);
+                                _owned[delivery.Tag] = subscription;
+                            }
+                        var dto = MessageMapping.ToDto(delivery);
+                        await SendLockedAsync(new ServerFrame
+                        {
+                            Type = "delivery", Subscription = subscription.Id, DeliveryTag = dto.DeliveryTag, Redelivered = dto.Redelivered,
+                            DeliveryCount = dto.DeliveryCount, Exchange = dto.Exchange, RoutingKey = dto.RoutingKey, Properties = dto.Properties,
+                            Payload = dto.Payload, PayloadEncoding = dto.PayloadEncoding,
+                        });
+                        sent.Add(delivery.Tag);
+                    }
+                }
+                finally
+                {
+                    _send.Release();
+                }
+                if (subscription.AutoAck && sent.Count > 0) await subscription.Queue.AckAsync(sent);
             }
             if (subscription.Consumer.EndReason == ConsumerEndReason.QueueDeleted && !subscription.CancelledByClient)
             {
@@ -330,17 +348,24 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
 
     private async Task SendAsync(ServerFrame frame)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(frame, _serverFrame);
         await _send.WaitAsync();
         try
         {
-            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+            await SendLockedAsync(frame);
         }
         finally
         {
             _send.Release();
         }
+    }
+
+    // Under the send lock: serializes into one reused buffer (no array per frame) and sends it.
+    private async ValueTask SendLockedAsync(ServerFrame frame)
+    {
+        _frameBuffer.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(_frameBuffer)) JsonSerializer.Serialize(writer, frame, _serverFrame);
+        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            await socket.SendAsync(_frameBuffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
     }
 
     private async Task CancelAllAsync()
