@@ -778,3 +778,28 @@ public sealed class WebSocketTests(GatewayFactory factory) : IClassFixture<Gatew
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
     }
 }
+
+/// <summary>A consumer that never reads: the queue keeps the messages, the server holds at most the prefetch.</summary>
+public sealed class SlowWebSocketConsumerTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+{
+    [Fact]
+    public async Task A_subscriber_that_never_reads_holds_only_its_prefetch_and_the_rest_stays_in_the_queue()
+    {
+        var client = factory.CreateClient();
+        var vhost = await client.CreateVhostAsync();
+        await client.DeclareQueueAsync(vhost, "slow");
+        for (var i = 0; i < 200; i++) await client.PublishToQueueAsync(vhost, "slow", $"m{i}");
+
+        var ws = factory.Server.CreateWebSocketClient();
+        ws.SubProtocols.Add(SocketClient.SubProtocol);
+        using var socket = await ws.ConnectAsync(SocketClient.Url(vhost), CancellationToken.None);
+        var subscribe = System.Text.Encoding.UTF8.GetBytes("""{"type":"subscribe","id":"s","queue":"slow","prefetch":5}""");
+        await socket.SendAsync(subscribe, System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None);
+
+        // Nothing is read from the socket: the server must stop at the prefetch, not drain the queue into buffers.
+        var held = await Eventually.WaitForAsync(() => client.GetQueueAsync(vhost, "slow"), q => q.MessagesUnacknowledged == 5, "the prefetch to fill");
+        Assert.Equal(195, held.MessagesReady);
+        var later = await client.GetQueueAsync(vhost, "slow");
+        Assert.Equal((195, 5), (later.MessagesReady, later.MessagesUnacknowledged));
+    }
+}
