@@ -11,6 +11,21 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 
+//   ... -- fanout http://127.0.0.1:8080 [messages=100000]
+//   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10]
+//   ... -- idle http://127.0.0.1:8080 [subscriptions=10000] <server pid>
+if (args.Length > 0 && args[0] is "fanout" or "latency" or "idle")
+{
+    var target = args[1].TrimEnd('/');
+    var client = new HttpClient { BaseAddress = new Uri(target) };
+    switch (args[0])
+    {
+        case "fanout": await Scenarios.FanoutAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 100_000); break;
+        case "latency": await Scenarios.LatencyAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? int.Parse(args[3]) : 10); break;
+        default: await Scenarios.IdleAsync(client, target, int.Parse(args[2]), int.Parse(args[3])); break;
+    }
+    return;
+}
 var baseUrl = args.Length > 0 ? args[0].TrimEnd('/') : "http://127.0.0.1:8080";
 var count = args.Length > 1 ? int.Parse(args[1]) : 500_000;
 var prefetch = args.Length > 2 ? int.Parse(args[2]) : 1000;

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+
+/// <summary>The fan-out, latency and idle-subscription scenarios of issue 4 (the consume scenario is Program.cs).</summary>
+internal static class Scenarios
+{
+    private static async Task<ClientWebSocket> ConnectAsync(string baseUrl)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("gateway.v1.json");
+        await socket.ConnectAsync(new Uri(baseUrl.Replace("http", "ws") + "/api/vhosts/default/ws"), default);
+        return socket;
+    }
+
+    private static Task SendAsync(ClientWebSocket socket, string frame) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(frame), WebSocketMessageType.Text, true, default);
+
+    // Counts delivery frames on one socket until `until` is reached or cancelled; returns the count.
+    private static async Task<long> CountDeliveriesAsync(ClientWebSocket socket, long until, Action<ReadOnlyMemory<byte>>? each = null)
+    {
+        var buffer = new byte[1 << 20];
+        long received = 0;
+        while (received < until)
+        {
+            var result = await socket.ReceiveAsync(buffer.AsMemory(), default);
+            var length = result.Count;
+            while (!result.EndOfMessage) { result = await socket.ReceiveAsync(buffer.AsMemory(length), default); length += result.Count; }
+            if (!buffer.AsSpan(0, length).StartsWith("{\"type\":\"delivery\""u8)) continue;
+            received++;
+            each?.Invoke(buffer.AsMemory(0, length));
+        }
+        return received;
+    }
+
+    /// <summary>One fanout exchange to 10 queues, one auto-ack WebSocket consumer each; publishes in batches of 1000.</summary>
+    public static async Task FanoutAsync(HttpClient http, string baseUrl, int messages)
+    {
+        (await http.PutAsJsonAsync("/api/vhosts/default/exchanges/fan-bench", new { type = "fanout", durable = false })).EnsureSuccessStatusCode();
+        var sockets = new List<ClientWebSocket>();
+        for (var i = 0; i < 10; i++)
+        {
+            await http.DeleteAsync($"/api/vhosts/default/queues/fan{i}");
+            (await http.PutAsJsonAsync($"/api/vhosts/default/queues/fan{i}", new { durable = false })).EnsureSuccessStatusCode();
+            (await http.PostAsJsonAsync("/api/vhosts/default/bindings", new { source = "fan-bench", destination = $"fan{i}" })).EnsureSuccessStatusCode();
+            var socket = await ConnectAsync(baseUrl);
+            await SendAsync(socket, $$"""{"type":"subscribe","id":"f","queue":"fan{{i}}","prefetch":1000,"ackMode":"auto"}""");
+            sockets.Add(socket);
+        }
+        var clock = Stopwatch.StartNew();
+        var consumers = sockets.Select(s => Task.Run(() => CountDeliveriesAsync(s, messages))).ToArray();
+        var batch = new { messages = Enumerable.Range(0, 1000).Select(_ => new { routingKey = "", payload = "0123456789abcdef" }).ToArray() };
+        var publishing = new List<Task>();
+        for (var sent = 0; sent < messages; sent += 1000)
+        {
+            publishing.Add(http.PostAsJsonAsync("/api/vhosts/default/exchanges/fan-bench/publish/batch", batch));
+            if (publishing.Count == 4) { await Task.WhenAll(publishing); publishing.Clear(); }
+        }
+        await Task.WhenAll(publishing);
+        var delivered = (await Task.WhenAll(consumers)).Sum();
+        var seconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"# fan-out: {messages:N0} messages to 10 queues, {delivered:N0} deliveries in {seconds:F2} s");
+        Console.WriteLine($"RESULT|ws_fanout_10q_16B_autoack|deliveries_per_s|{delivered / seconds:F1}|deliveries/s");
+        Console.WriteLine($"RESULT|ws_fanout_10q_16B_autoack|publish_msg_per_s|{messages / seconds:F1}|msg/s");
+    }
+
+    /// <summary>
+    /// Publishes single messages over HTTP at a fixed rate (each carrying its send time) and measures the time until
+    /// the WebSocket delivery arrives (auto-ack, prefetch 100).
+    /// </summary>
+    public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds)
+    {
+        await http.DeleteAsync("/api/vhosts/default/queues/lat-bench");
+        (await http.PutAsJsonAsync("/api/vhosts/default/queues/lat-bench", new { durable = false })).EnsureSuccessStatusCode();
+        var socket = await ConnectAsync(baseUrl);
+        await SendAsync(socket, """{"type":"subscribe","id":"l","queue":"lat-bench","prefetch":100,"ackMode":"auto"}""");
+        const int publishers = 16;
+        var total = rate * seconds / publishers * publishers;
+        var latencies = new List<double>(total);
+        var clock = Stopwatch.StartNew();
+        var consumer = Task.Run(() => CountDeliveriesAsync(socket, total, frame =>
+        {
+            // The payload is the send timestamp in Stopwatch ticks: "payload":"<ticks>"
+            var text = Encoding.UTF8.GetString(frame.Span);
+            var at = text.IndexOf("\"payload\":\"", StringComparison.Ordinal) + 11;
+            var sentAt = long.Parse(text.AsSpan(at, text.IndexOf('"', at) - at));
+            latencies.Add((clock.ElapsedTicks - sentAt) * 1_000_000.0 / Stopwatch.Frequency);
+        }));
+        // Several paced publishers, so that one slow request does not delay the schedule.
+        var perPublisher = total / publishers;
+        var interval = TimeSpan.FromSeconds((double)publishers / rate);
+        await Task.WhenAll(Enumerable.Range(0, publishers).Select(async p =>
+        {
+            var next = clock.Elapsed + interval * p / publishers;
+            for (var i = 0; i < perPublisher; i++)
+            {
+                var wait = next - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                next += interval;
+                (await http.PostAsJsonAsync("/api/vhosts/default/exchanges/amq.default/publish",
+                    new { routingKey = "lat-bench", payload = clock.ElapsedTicks.ToString() })).EnsureSuccessStatusCode();
+            }
+        }));
+        await consumer.WaitAsync(TimeSpan.FromSeconds(30));
+        latencies.Sort();
+        double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
+        var label = $"ws_latency_{rate}mps";
+        Console.WriteLine($"RESULT|{label}|achieved_rate|{latencies.Count / clock.Elapsed.TotalSeconds:F1}|msg/s");
+        foreach (var (name, q) in new[] { ("p50_us", 0.5), ("p99_us", 0.99), ("p99.9_us", 0.999) })
+            Console.WriteLine($"RESULT|{label}|{name}|{P(q):F0}|us");
+        Console.WriteLine($"RESULT|{label}|max_us|{latencies[^1]:F0}|us");
+    }
+
+    /// <summary>Opens `count` idle subscriptions (100 per socket, on one queue) and reports the server's resident memory growth.</summary>
+    public static async Task IdleAsync(HttpClient http, string baseUrl, int count, int serverPid)
+    {
+        (await http.PutAsJsonAsync("/api/vhosts/default/queues/idle-bench", new { durable = false })).EnsureSuccessStatusCode();
+        long Rss() => long.Parse(File.ReadAllLines($"/proc/{serverPid}/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        var before = Rss();
+        var sockets = new List<ClientWebSocket>();
+        for (var opened = 0; opened < count; opened += 100)
+        {
+            var socket = await ConnectAsync(baseUrl);
+            for (var i = 0; i < 100; i++)
+                await SendAsync(socket, $$"""{"type":"subscribe","id":"s{{i}}","queue":"idle-bench","prefetch":100}""");
+            sockets.Add(socket);
+        }
+        var queue = await http.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/vhosts/default/queues/idle-bench");
+        while (queue.GetProperty("consumers").GetInt32() < count)
+        {
+            await Task.Delay(100);
+            queue = await http.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/vhosts/default/queues/idle-bench");
+        }
+        var after = Rss();
+        Console.WriteLine($"# {count:N0} idle subscriptions on {sockets.Count} sockets: server RSS {before / 1048576.0:F0} MiB -> {after / 1048576.0:F0} MiB");
+        Console.WriteLine($"RESULT|ws_idle_{count}_subscriptions|server_rss_bytes|{after}|B");
+        Console.WriteLine($"RESULT|ws_idle_{count}_subscriptions|rss_delta_bytes_per_subscription|{(after - before) / (double)count:F0}|B");
+    }
+}
