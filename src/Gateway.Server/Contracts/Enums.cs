@@ -23,6 +23,18 @@ public enum AckMode
     [JsonStringEnumMemberName("auto")] Auto,
 }
 
+/// <summary>Parsing of <see cref="AckMode"/> from a query string, where the framework would only accept C# names.</summary>
+public static class AckModes
+{
+    /// <summary><c>manual</c> (also when absent) or <c>auto</c>; throws an invalid-argument refusal otherwise.</summary>
+    public static AckMode Parse(string? text) => text switch
+    {
+        null or "" or "manual" => AckMode.Manual,
+        "auto" => AckMode.Auto,
+        _ => throw new Gateway.Broker.BrokerException(Gateway.Broker.BrokerError.InvalidArgument, $"'ackMode' must be 'manual' or 'auto', not '{text}'."),
+    };
+}
+
 /// <summary>AMQP exchange types.</summary>
 [JsonConverter(typeof(NamedEnumConverter<ExchangeKind>))]
 public enum ExchangeKind

@@ -40,12 +40,7 @@ internal static class ConsumeEndpoints
                     throw new BrokerException(BrokerError.InvalidArgument, $"'wait' must be from 0 to {Limits.MaxWaitSeconds} seconds.");
                 if (lease is < 1 or > Limits.MaxLeaseSeconds)
                     throw new BrokerException(BrokerError.InvalidArgument, $"'leaseSeconds' must be from 1 to {Limits.MaxLeaseSeconds}.");
-                var mode = ackMode switch
-                {
-                    null or "" or "manual" => AckMode.Manual,
-                    "auto" => AckMode.Auto,
-                    _ => throw new BrokerException(BrokerError.InvalidArgument, $"'ackMode' must be 'manual' or 'auto', not '{ackMode}'."),
-                };
+                var mode = AckModes.Parse(ackMode);
                 var deliveries = await PullAsync(q, 1, waitSeconds, lease, lifetime, http);
                 return new RawDeliveryResult(q, deliveries, mode);
             })

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Gateway.Broker;
+using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
@@ -33,12 +34,7 @@ internal static class EventStreamEndpoints
             {
                 var q = broker.RequireVhost(vhost).GetQueue(queue)
                         ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
-                var auto = ackMode switch
-                {
-                    null or "" or "manual" => false,
-                    "auto" => true,
-                    _ => throw new BrokerException(BrokerError.InvalidArgument, $"'ackMode' must be 'manual' or 'auto', not '{ackMode}'."),
-                };
+                var auto = AckModes.Parse(ackMode) == AckMode.Auto;
                 var window = prefetch ?? 100;
                 if (window is < 1 or > 10_000) throw new BrokerException(BrokerError.InvalidArgument, "'prefetch' must be from 1 to 10000.");
 
@@ -57,7 +53,7 @@ internal static class EventStreamEndpoints
                             LastEventId = lastId,
                             Detail = "Deliveries of the previous stream that were not acknowledged went back to the queue and come again, " +
                                      "redelivered. Auto-acknowledged deliveries after this id cannot be replayed.",
-                        }, SseJson.Default.ResumedEvent), token);
+                        }, GatewayJsonContext.Default.ResumedEvent), token);
                     else await response.WriteAsync(": connected\n\n", token);
                     await response.Body.FlushAsync(token);
 
@@ -99,6 +95,11 @@ internal static class EventStreamEndpoints
                 {
                     // Client gone or server stopping: the subscription is cancelled below.
                 }
+                catch (Exception e) when (e is BrokerException or StorageException)
+                {
+                    // An auto-ack met a deleted queue or could not be stored. The response has started, so no problem
+                    // document can be sent: the stream ends, and what was not acknowledged goes back to the queue.
+                }
                 finally
                 {
                     if (q.Cancel(consumer)) q.VirtualHost.DeleteIfUnused(q);
@@ -131,7 +132,3 @@ public sealed class ResumedEvent
     /// <summary>What happened to the deliveries after it.</summary>
     public required string Detail { get; set; }
 }
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(ResumedEvent))]
-internal sealed partial class SseJson : System.Text.Json.Serialization.JsonSerializerContext;

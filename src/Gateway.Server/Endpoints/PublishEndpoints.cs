@@ -35,9 +35,9 @@ internal static class PublishEndpoints
                 var request = await JsonBody.ReadAsync(http, PublishType ??= JsonBody.TypeInfo<PublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
-                if (MessageMapping.PayloadSize(request) > limits.Value.MaxMessageBytes) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
-                var outcome = await v.PublishAsync(name, MessageMapping.ToMessage(name, request));
+                if (MessageMapping.ToMessage(name, request, limits.Value.MaxMessageBytes) is not { } message) return TooLarge(limits.Value);
+                var outcome = await v.PublishAsync(name, message);
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (!outcome.Routed && request.Mandatory)
                     return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
@@ -60,21 +60,27 @@ internal static class PublishEndpoints
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 var name = MessageMapping.ExchangeName(exchange);
                 if (Refusal(Probe(v, name), vhost, exchange) is { } refused) return refused;
-                for (var i = 0; i < request.Messages.Count; i++)
-                    if (MessageMapping.PayloadSize(request.Messages[i]) > limits.Value.MaxMessageBytes)
+                // Every message is decoded (and its size checked) before any is published: all or nothing for 413.
+                var messages = new Message[request.Messages.Count];
+                string? routingKey = null;
+                for (var i = 0; i < messages.Length; i++)
+                {
+                    var entry = request.Messages[i];
+                    // Messages of a batch usually share their routing key: keep one string for all that the queues hold.
+                    if (entry.RoutingKey == routingKey) entry.RoutingKey = routingKey;
+                    else routingKey = entry.RoutingKey;
+                    if (MessageMapping.ToMessage(name, entry, limits.Value.MaxMessageBytes) is not { } message)
                         return Problems.TooLarge($"Message {i} is larger than {limits.Value.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes); nothing was published.");
-                var results = new List<PublishResult>(request.Messages.Count);
+                    messages[i] = message;
+                }
+                var results = new List<PublishResult>(messages.Length);
                 // One journal ticket for the whole batch: the answer waits for one group commit, not one per message.
                 var ticket = new JournalTicket();
-                string? routingKey = null;
-                foreach (var message in request.Messages)
+                for (var i = 0; i < messages.Length; i++)
                 {
-                    // Messages of a batch usually share their routing key: keep one string for all that the queues hold.
-                    if (message.RoutingKey == routingKey) message.RoutingKey = routingKey;
-                    else routingKey = message.RoutingKey;
-                    var outcome = v.PublishUnconfirmed(name, MessageMapping.ToMessage(name, message), ticket);
+                    var outcome = v.PublishUnconfirmed(name, messages[i], ticket);
                     if (Refusal(outcome, vhost, exchange) is { } gone) return gone; // deleted meanwhile
-                    results.Add(ToResult(outcome, message.Mandatory));
+                    results.Add(ToResult(outcome, request.Messages[i].Mandatory));
                 }
                 ticket.Release();
                 await ticket.Committed;
@@ -124,13 +130,7 @@ internal static class PublishEndpoints
     {
         v = broker.GetVhost(vhost)!;
         if (v is not null) return null;
-        return InvalidName("vhost", vhost) ?? InvalidName("exchange", exchange) ?? Problems.NotFound($"No vhost '{vhost}'.");
-    }
-
-    private static ProblemHttpResult? InvalidName(string kind, string name)
-    {
-        var error = name.Contains("%2F", StringComparison.OrdinalIgnoreCase) ? "must not contain '/'" : Names.Validate(name);
-        return error is null ? null : Problems.BadRequest($"The {kind} name in the URL {error}.");
+        return RouteNamesFilter.Invalid("vhost", vhost) ?? RouteNamesFilter.Invalid("exchange", exchange) ?? Problems.NotFound($"No vhost '{vhost}'.");
     }
 
     private static PublishOutcome Probe(VirtualHost v, string exchange) => v.GetExchange(exchange) switch
@@ -142,7 +142,7 @@ internal static class PublishEndpoints
 
     private static ProblemHttpResult? Refusal(PublishOutcome outcome, string vhost, string exchange) => outcome.Status switch
     {
-        PublishStatus.ExchangeNotFound => InvalidName("exchange", exchange) ?? Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'."),
+        PublishStatus.ExchangeNotFound => RouteNamesFilter.Invalid("exchange", exchange) ?? Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'."),
         PublishStatus.ExchangeInternal => Problems.Forbidden($"Exchange '{exchange}' is internal: only other exchanges may route to it."),
         _ => null,
     };

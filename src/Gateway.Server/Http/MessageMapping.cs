@@ -18,17 +18,16 @@ internal static class MessageMapping
     /// <summary>The API's name for an engine exchange name.</summary>
     public static string ApiExchangeName(string name) => name.Length == 0 ? Names.DefaultExchangeAlias : name;
 
-    /// <summary>Payload size in bytes once decoded (the request was validated, so the encoding is well-formed).</summary>
-    public static long PayloadSize(PublishRequest request) => request.PayloadEncoding == PayloadEncoding.Base64
-        ? Base64.IsValid(request.Payload, out var length) ? length : 0
-        : Encoding.UTF8.GetByteCount(request.Payload);
-
-    public static Message ToMessage(string exchange, PublishRequest request)
+    /// <summary>
+    /// The message a validated request describes, its payload decoded once; null when the payload is larger than
+    /// <paramref name="maxBytes"/> (the caller answers 413).
+    /// </summary>
+    public static Message? ToMessage(string exchange, PublishRequest request, int maxBytes)
     {
         var body = request.PayloadEncoding == PayloadEncoding.Base64
             ? Convert.FromBase64String(request.Payload)
             : Encoding.UTF8.GetBytes(request.Payload);
-        return new Message(exchange, request.RoutingKey, ToProperties(request.Properties), body);
+        return body.Length > maxBytes ? null : new Message(exchange, request.RoutingKey, ToProperties(request.Properties), body);
     }
 
     private static readonly MessageProperties TransientOnly = new() { DeliveryMode = 1 };

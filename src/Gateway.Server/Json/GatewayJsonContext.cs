@@ -32,6 +32,7 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(PurgeResult))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ClientFrame))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ServerFrame))]
+[JsonSerializable(typeof(Gateway.Server.Endpoints.ResumedEvent))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;

@@ -42,13 +42,17 @@ internal sealed class RouteNamesFilter : IEndpointFilter
         var values = context.HttpContext.Request.RouteValues;
         foreach (var key in Keys)
         {
-            if (values.TryGetValue(key, out var raw) && raw is string name)
-            {
-                // Routing leaves %2F encoded inside a segment; it stands for '/', which names cannot contain.
-                var error = name.Contains("%2F", StringComparison.OrdinalIgnoreCase) ? "must not contain '/'" : Names.Validate(name);
-                if (error is not null) return ValueTask.FromResult<object?>(Problems.BadRequest($"The {key} name in the URL {error}."));
-            }
+            if (values.TryGetValue(key, out var raw) && raw is string name && Invalid(key, name) is { } problem)
+                return ValueTask.FromResult<object?>(problem);
         }
         return next(context);
+    }
+
+    /// <summary>The 400 answer when a name in the URL breaks the naming rule, else null.</summary>
+    public static ProblemHttpResult? Invalid(string kind, string name)
+    {
+        // Routing leaves %2F encoded inside a segment; it stands for '/', which names cannot contain.
+        var error = name.Contains("%2F", StringComparison.OrdinalIgnoreCase) ? "must not contain '/'" : Names.Validate(name);
+        return error is null ? null : Problems.BadRequest($"The {kind} name in the URL {error}.");
     }
 }

@@ -317,14 +317,14 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, validation.Errors[0].ErrorMessage);
             return;
         }
-        if (MessageMapping.PayloadSize(request) > limits.MaxMessageBytes)
+        var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
+        var name = MessageMapping.ExchangeName(exchange);
+        if (MessageMapping.ToMessage(name, request, limits.MaxMessageBytes) is not { } message)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status413PayloadTooLarge, $"The message is larger than {limits.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes).");
             return;
         }
-        var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
-        var name = MessageMapping.ExchangeName(exchange);
-        var outcome = await vhost.PublishAsync(name, MessageMapping.ToMessage(name, request));
+        var outcome = await vhost.PublishAsync(name, message);
         switch (outcome.Status)
         {
             case PublishStatus.ExchangeNotFound:
