@@ -18,6 +18,12 @@ public sealed record BrokerOptions
     /// </summary>
     public TimeSpan? LeaseScanInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Whether a timer wakes queues when a message's TTL or delay ends or an unused queue expires. The default is
+    /// true; false leaves it to <see cref="MessageBroker.RunDueTimers"/> (tests with a manual clock).
+    /// </summary>
+    public bool AutomaticTimers { get; init; } = true;
+
     /// <summary>The clock. The default is the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }
@@ -33,6 +39,7 @@ public sealed class MessageBroker : IDisposable
 
     private readonly ConcurrentDictionary<string, VirtualHost> _vhosts = new(StringComparer.Ordinal);
     private readonly LeaseTable _leases;
+    private readonly QueueTimers _timers;
     private readonly IBrokerStore? _store;
 
     /// <summary>
@@ -43,6 +50,7 @@ public sealed class MessageBroker : IDisposable
     {
         options ??= BrokerOptions.Default;
         _leases = new LeaseTable(options.TimeProvider, options.LeaseScanInterval);
+        _timers = new QueueTimers(options.TimeProvider, options.AutomaticTimers);
         _store = store;
         CreateVhost(DefaultVhost);
     }
@@ -79,7 +87,7 @@ public sealed class MessageBroker : IDisposable
                 if (queue is null) orphans.Add(entry.QueueId);
             }
             if (queue is null) continue;
-            queue.Restore(entry.Sequence, entry.DeliveryCount, entry.Message);
+            queue.Restore(entry);
             if (++messages % every == 0) progress?.Invoke(new RecoveryProgress(messages, queuesDone, queuesById.Count, clock.Elapsed));
         }
         foreach (var restored in queuesById.Values) restored.CompleteRestore();
@@ -90,7 +98,7 @@ public sealed class MessageBroker : IDisposable
     }
 
     private void GetOrCreateVhostForRecovery(string name) =>
-        _vhosts.GetOrAdd(name, n => new VirtualHost(n, _leases, _store));
+        _vhosts.GetOrAdd(name, n => new VirtualHost(n, _leases, _timers, _store));
 
     /// <summary>The vhost, or null.</summary>
     public VirtualHost? GetVhost(string name) => _vhosts.GetValueOrDefault(name);
@@ -106,7 +114,7 @@ public sealed class MessageBroker : IDisposable
         {
             if (_vhosts.ContainsKey(name)) return false;
             _store?.Apply([new TopologyChange.VhostCreated(name)]);
-            _vhosts[name] = new VirtualHost(name, _leases, _store);
+            _vhosts[name] = new VirtualHost(name, _leases, _timers, _store);
             return true;
         }
     }
@@ -127,6 +135,13 @@ public sealed class MessageBroker : IDisposable
     /// <summary>Returns every delivery whose lease has ended to its queue now; returns how many.</summary>
     public int ExpireLeases() => _leases.ExpireDue();
 
+    /// <summary>Runs the queue wake-ups that are due now (TTL, delays, x-expires); returns how many queues woke.</summary>
+    public int RunDueTimers() => _timers.RunDue();
+
     /// <inheritdoc />
-    public void Dispose() => _leases.Dispose();
+    public void Dispose()
+    {
+        _leases.Dispose();
+        _timers.Dispose();
+    }
 }

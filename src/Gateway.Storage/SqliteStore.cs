@@ -203,7 +203,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         using (var command = connection.CreateCommand())
         {
             command.CommandText = """
-                SELECT e.queue_id, e.sequence, e.delivery_count, e.message_id, m.exchange, m.routing_key, m.properties, m.body
+                SELECT e.queue_id, e.sequence, e.delivery_count, e.message_id, m.exchange, m.routing_key, m.properties, m.body, e.expires_at, e.not_before
                 FROM queue_messages e JOIN messages m ON m.id = e.message_id
                 ORDER BY e.queue_id, e.sequence
                 """;
@@ -217,7 +217,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
                     message = new Message(Intern(reader.GetString(4)), Intern(reader.GetString(5)), properties, (byte[])reader.GetValue(7)) { JournalId = messageId };
                     if (shared.Contains(messageId)) sharedMessages[messageId] = message;
                 }
-                yield return new RecoveredEntry(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), message);
+                yield return new RecoveredEntry(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), message, reader.GetInt64(8), reader.GetInt64(9));
             }
         }
     }

@@ -242,12 +242,12 @@ public sealed class JournalTests
         using (new WriteLock(temp))
         {
             ticket.Add();
-            journal.Insert(Text("first"), queueId: 77, sequence: 1, ticket);
+            journal.Insert(Text("first"), queueId: 77, sequence: 1, expiresAt: 0, notBefore: 0, ticket);
             // The writer commits in order: once a write enqueued later has failed, the first one has been tried too.
             await Assert.ThrowsAsync<StorageException>(temp.FlushAsync);
         }
         ticket.Add();
-        journal.Insert(Text("second"), queueId: 77, sequence: 2, ticket);
+        journal.Insert(Text("second"), queueId: 77, sequence: 2, expiresAt: 0, notBefore: 0, ticket);
         ticket.Release();
 
         await Assert.ThrowsAsync<StorageException>(() => ticket.Committed);

@@ -45,8 +45,23 @@ public interface IBrokerStore
 /// </summary>
 public interface IMessageJournal
 {
-    /// <summary>A persistent message entered durable queue <paramref name="queueId"/> at <paramref name="sequence"/>.</summary>
-    void Insert(Message message, long queueId, long sequence, JournalTicket? ticket);
+    /// <summary>
+    /// A persistent message entered durable queue <paramref name="queueId"/> at <paramref name="sequence"/>; it expires
+    /// at <paramref name="expiresAt"/> and is invisible until <paramref name="notBefore"/> (UTC ticks; 0: never / not delayed).
+    /// </summary>
+    void Insert(Message message, long queueId, long sequence, long expiresAt, long notBefore, JournalTicket? ticket);
+
+    /// <summary>The entry was returned with a delay: invisible until <paramref name="notBefore"/> (UTC ticks).</summary>
+    void Delay(long queueId, long sequence, long notBefore);
+
+    /// <summary>
+    /// Opens an atomic group: every operation enqueued until the matching <see cref="EndAtomic"/> commits in the same
+    /// transaction (dead-lettering moves a message from one queue to others). Groups may nest; always close them.
+    /// </summary>
+    void BeginAtomic();
+
+    /// <summary>Closes the group opened by <see cref="BeginAtomic"/>.</summary>
+    void EndAtomic();
 
     /// <summary>The entry was delivered; <paramref name="deliveryCount"/> deliveries so far (for redelivery after a crash).</summary>
     void Delivered(long queueId, long sequence, int deliveryCount);
@@ -113,7 +128,7 @@ public sealed record DurableTopology(
     IReadOnlyList<(string Vhost, Binding Binding)> Bindings);
 
 /// <summary>A persistent message in a durable queue, read at start.</summary>
-public readonly record struct RecoveredEntry(long QueueId, long Sequence, int DeliveryCount, Message Message);
+public readonly record struct RecoveredEntry(long QueueId, long Sequence, int DeliveryCount, Message Message, long ExpiresAt = 0, long NotBefore = 0);
 
 /// <summary>Progress of recovery, reported while messages are loaded.</summary>
 public readonly record struct RecoveryProgress(long Messages, int QueuesDone, int Queues, TimeSpan Elapsed);

@@ -14,6 +14,29 @@ public sealed class Message(string exchange, string routingKey, MessagePropertie
     /// <summary>The payload bytes.</summary>
     public ReadOnlyMemory<byte> Body { get; } = body;
 
+    /// <summary>The header asking for delayed delivery, in milliseconds (as RabbitMQ's delayed-message plugin).</summary>
+    public const string DelayHeader = "x-delay";
+
+    /// <summary>Per-message TTL from the expiration property in milliseconds; -1 when none.</summary>
+    internal readonly long ExpirationMs = TryParseExpiration(properties.Expiration, out var ms) ? ms : -1;
+
+    /// <summary>Delay from the <see cref="DelayHeader"/> header in milliseconds; 0 when none.</summary>
+    internal readonly long DelayMs = properties.Headers?.GetValueOrDefault(DelayHeader) is long delay && delay > 0 ? delay : 0;
+
+    /// <summary>
+    /// Reads an expiration property as RabbitMQ does: a non-negative integer number of milliseconds, in decimal digits.
+    /// </summary>
+    public static bool TryParseExpiration(string? expiration, out long milliseconds)
+    {
+        milliseconds = -1;
+        if (string.IsNullOrEmpty(expiration) || expiration.Length > 10) return false;
+        foreach (var c in expiration) if (c is < '0' or > '9') return false;
+        milliseconds = long.Parse(expiration, System.Globalization.CultureInfo.InvariantCulture);
+        if (milliseconds <= uint.MaxValue) return true;
+        milliseconds = -1;
+        return false;
+    }
+
     /// <summary>The journal's row id; 0 while no row is stored. Read and written by the journal writer only.</summary>
     internal long JournalId;
 

@@ -5,52 +5,85 @@ using Gateway.Broker.Topology;
 namespace Gateway.Broker.Queues;
 
 /// <summary>
-/// A FIFO queue of messages with competing consumers, leases and acknowledgements. All state is guarded by the
-/// queue's own lock; nothing here waits on I/O while holding it (consumers read from their bounded buffers).
+/// A queue of messages with competing consumers, leases and acknowledgements, and RabbitMQ's queue arguments
+/// (<see cref="QueueArguments"/>): TTLs, length limits, dead-lettering, priorities, delivery limits, single active
+/// consumer, delayed messages, queue expiry. All state is guarded by the queue's own lock; nothing here waits on I/O
+/// while holding it (consumers read from their bounded buffers), and dead-lettering, which enqueues into other
+/// queues, runs after the lock is released.
 /// </summary>
 /// <remarks>
-/// Ready messages live in two structures: <c>_ready</c>, in arrival order, and <c>_returned</c>, a heap of requeued
-/// messages ordered by their original position. Every delivered message was taken from the head, so a returned
-/// message always sorts before everything in <c>_ready</c>: the next message is the heap's minimum if there is one,
-/// else the head of <c>_ready</c>. Requeue therefore costs O(log n) and restores the original order.
+/// Ready messages live per priority level in two structures: a FIFO in arrival order and a heap of requeued messages
+/// ordered by their original position. Every delivered message was taken from the head, so a returned message always
+/// sorts before everything in the FIFO: the next message of a level is the heap's minimum if there is one, else the
+/// FIFO's head. Requeue therefore costs O(log n) and restores the original order. Messages that leave from the middle
+/// (TTL expiry) are marked <see cref="EntryState.Gone"/> and skipped when they reach the head: no scan, no shifting.
+/// Expiry times and delayed messages are kept in heaps, and the queue asks <see cref="QueueTimers"/> for one wake-up
+/// at the earliest deadline.
 /// </remarks>
 public sealed class MessageQueue
 {
     private const int ExpiredTagMemory = 65_536;
 
+    private sealed class ReadyLevel
+    {
+        public readonly Queue<QueueEntry> Fifo = new();
+        public readonly PriorityQueue<QueueEntry, long> Returned = new();
+        public int Count;
+    }
+
     private readonly Lock _lock = new();
-    private readonly Queue<QueueEntry> _ready = new();
-    private readonly PriorityQueue<QueueEntry, long> _returned = new();
+    private readonly ReadyLevel[] _levels;
     private readonly Dictionary<long, QueueEntry> _unacked = new();
     private readonly List<QueueConsumer> _consumers = [];
     private readonly HashSet<long> _expiredIds = [];
     private readonly Queue<long> _expiredOrder = new();
     private readonly LeaseTable _leases;
+    private readonly QueueTimers _timers;
     private readonly IMessageJournal? _journal;
+    private PriorityQueue<QueueEntry, long>? _expiries;
+    private PriorityQueue<QueueEntry, (long NotBefore, long Position)>? _delayed;
+    private List<DeadLetter>? _dead;
+    private int _highest;
+    private int _readyTotal;
+    private int _delayedTotal;
     private int _nextConsumer;
     private long _nextSequence;
     private long _nextDeliveryId;
     private long _readyBytes;
+    private long _wakeAt = long.MaxValue;
+    private long _lastUsed;
+    private bool _mayExpire;
     private bool _deleted;
     private bool _hadConsumer;
 
     private volatile int _readyCount;
     private volatile int _unackedCount;
+    private volatile int _delayedCount;
     private volatile int _consumerCount;
 
-    internal MessageQueue(VirtualHost vhost, QueueDefinition definition, LeaseTable leases, IMessageJournal? journal, long durableId)
+    internal MessageQueue(VirtualHost vhost, QueueDefinition definition, QueueArguments arguments, LeaseTable leases, QueueTimers timers,
+        IMessageJournal? journal, long durableId)
     {
         VirtualHost = vhost;
         Definition = definition;
+        Arguments = arguments;
         _leases = leases;
+        _timers = timers;
         _journal = journal;
         DurableId = journal is null ? 0 : durableId;
         Incarnation = (ulong)Random.Shared.NextInt64() | 1UL;
         Target = new RouteTarget(this);
+        _levels = new ReadyLevel[(arguments.MaxPriority ?? 0) + 1];
+        for (var i = 0; i < _levels.Length; i++) _levels[i] = new ReadyLevel();
+        _mayExpire = arguments.MessageTtl is not null;
+        _lastUsed = timers.NowTicks;
+        if (arguments.Expires is { } expires) ScheduleWake(_lastUsed + expires.Ticks);
     }
 
     /// <summary>The queue's declaration.</summary>
     public QueueDefinition Definition { get; }
+    /// <summary>The declaration's <c>x-</c> arguments, validated.</summary>
+    public QueueArguments Arguments { get; }
     /// <summary>The queue's name.</summary>
     public string Name => Definition.Name;
     /// <summary>The vhost the queue lives in.</summary>
@@ -63,6 +96,8 @@ public sealed class MessageQueue
     public int MessagesReady => _readyCount;
     /// <summary>Messages delivered and not yet acknowledged.</summary>
     public int MessagesUnacknowledged => _unackedCount;
+    /// <summary>Messages held back until their delay ends (x-delay, or a nack with a delay).</summary>
+    public int MessagesDelayed => _delayedCount;
     /// <summary>Active subscriptions (long-poll waiters are not counted).</summary>
     public int ConsumerCount => _consumerCount;
     /// <summary>Payload bytes of the ready messages.</summary>
@@ -72,64 +107,127 @@ public sealed class MessageQueue
 
     internal RouteTarget Target { get; }
 
+    // ---------------------------------------------------------------- enqueue and restore
+
     /// <summary>
     /// Appends a message. A persistent message in a durable queue is handed to the journal here, under the lock and
-    /// before any consumer can see it, so that its insert always precedes its removal in the journal.
+    /// before any consumer can see it, so that its insert always precedes its removal in the journal. A full queue
+    /// with <c>x-overflow</c> reject-publish answers <see cref="EnqueueResult.Rejected"/> and stores nothing.
     /// </summary>
     internal EnqueueResult Enqueue(Message message, JournalTicket? ticket)
     {
+        EnqueueResult result;
+        List<DeadLetter>? dead;
         lock (_lock)
         {
             if (_deleted) return EnqueueResult.Deleted;
-            var entry = new QueueEntry(message, ++_nextSequence);
-            if (_journal is not null && message.Properties.IsPersistent)
+            var args = Arguments;
+            if (args.HasLengthLimit && args.Overflow != OverflowBehavior.DropHead && IsFull())
             {
-                entry.Journaled = true;
-                Interlocked.Increment(ref message.DurableReferences);
-                ticket?.Add();
-                _journal.Insert(message, DurableId, entry.Sequence, ticket);
+                // Refused: nothing is stored here. With reject-publish-dlx the message is dead-lettered (it was never
+                // journaled for this queue, so the dead-letter copy is all that is written).
+                if (args.Overflow == OverflowBehavior.RejectPublishDeadLetter && args.DeadLetterExchange is not null)
+                    (_dead ??= []).Add(new DeadLetter(new QueueEntry(message, 0) { State = EntryState.Gone }, DeathReason.MaxLength));
+                result = EnqueueResult.Rejected;
             }
-            _ready.Enqueue(entry);
-            _readyBytes += message.Body.Length;
-            if (_consumers.Count > 0) Dispatch();
+            else
+            {
+                var entry = new QueueEntry(message, ++_nextSequence);
+                var timed = message.DelayMs > 0 || message.ExpirationMs >= 0 || args.MessageTtl is not null;
+                var now = timed ? _timers.NowTicks : 0;
+                if (message.DelayMs > 0) entry.NotBefore = now + message.DelayMs * TimeSpan.TicksPerMillisecond;
+                var ttl = Ttl(message);
+                if (ttl >= 0)
+                {
+                    entry.ExpiresAt = Math.Max(now, entry.NotBefore) + ttl * TimeSpan.TicksPerMillisecond;
+                    _mayExpire = true;
+                }
+                if (args.MaxPriority is { } maxPriority) entry.Level = Math.Min(message.Properties.Priority ?? 0, maxPriority);
+                if (_journal is not null && message.Properties.IsPersistent)
+                {
+                    entry.Journaled = true;
+                    Interlocked.Increment(ref message.DurableReferences);
+                    ticket?.Add();
+                    _journal.Insert(message, DurableId, entry.Sequence, entry.ExpiresAt, entry.NotBefore, ticket);
+                }
+                if (entry.NotBefore != 0) AddDelayed(entry);
+                else
+                {
+                    AddReady(entry, returned: false);
+                    if (_consumers.Count > 0) Dispatch();
+                    // TTL 0: delivered at once to a consumer with room, or expired (RabbitMQ's rule).
+                    if (ttl == 0 && entry.State == EntryState.Ready) Expire(entry);
+                    if (args.HasLengthLimit) TrimToLimit();
+                }
+                result = entry.Journaled ? EnqueueResult.Journaled : EnqueueResult.InMemory;
+            }
             UpdateCounts();
-            return entry.Journaled ? EnqueueResult.Journaled : EnqueueResult.InMemory;
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, ticket);
+        return result;
+    }
+
+    // The message's TTL in milliseconds, the smaller of the queue's and its own; -1 when it has none.
+    private long Ttl(Message message)
+    {
+        var queueTtl = Arguments.MessageTtl is { } t ? (long)t.TotalMilliseconds : -1;
+        var own = message.ExpirationMs;
+        return own < 0 ? queueTtl : queueTtl < 0 ? own : Math.Min(own, queueTtl);
     }
 
     /// <summary>
     /// Puts back a message read from the journal at start, at its stored position. Recovery only: the queue is not
     /// yet visible to publishers or consumers, so no lock is taken; <see cref="CompleteRestore"/> publishes the counts.
     /// </summary>
-    internal void Restore(long sequence, int deliveryCount, Message message)
+    internal void Restore(in RecoveredEntry recovered)
     {
-        var entry = new QueueEntry(message, sequence) { DeliveryCount = deliveryCount, Redelivered = deliveryCount > 0, Journaled = true };
-        message.DurableReferences++;
-        _ready.Enqueue(entry);
-        _readyBytes += message.Body.Length;
-        if (sequence > _nextSequence) _nextSequence = sequence;
+        var entry = new QueueEntry(recovered.Message, recovered.Sequence)
+        {
+            DeliveryCount = recovered.DeliveryCount,
+            Redelivered = recovered.DeliveryCount > 0,
+            Journaled = true,
+            ExpiresAt = recovered.ExpiresAt,
+            NotBefore = recovered.NotBefore,
+        };
+        if (Arguments.MaxPriority is { } maxPriority) entry.Level = Math.Min(recovered.Message.Properties.Priority ?? 0, maxPriority);
+        if (entry.ExpiresAt != 0) _mayExpire = true;
+        recovered.Message.DurableReferences++;
+        if (entry.NotBefore != 0) AddDelayed(entry);
+        else AddReady(entry, returned: false);
+        if (recovered.Sequence > _nextSequence) _nextSequence = recovered.Sequence;
     }
 
-    /// <summary>Ends recovery of this queue.</summary>
+    /// <summary>Ends recovery of this queue: what expired while the server was down goes now (dead-lettered where configured).</summary>
     internal void CompleteRestore()
     {
+        OnTimer(_timers.NowTicks);
         lock (_lock) UpdateCounts();
     }
+
+    // ---------------------------------------------------------------- consuming
 
     /// <summary>Takes up to <paramref name="max"/> ready messages, each leased for <paramref name="lease"/>.</summary>
     public IReadOnlyList<Delivery> Take(int max, TimeSpan lease)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        List<Delivery> result;
+        List<DeadLetter>? dead;
         lock (_lock)
         {
-            if (_deleted || ReadyTotal == 0) return [];
+            if (_deleted) return [];
+            _lastUsed = _timers.NowTicks;
+            if (_readyTotal == 0) return [];
             var deadline = _leases.NowTicks + lease.Ticks;
-            var result = new List<Delivery>(Math.Min(max, ReadyTotal));
-            while (result.Count < max && ReadyTotal > 0)
-                result.Add(Deliver(TakeNext(), owner: null, deadline));
+            var now = Now();
+            result = new List<Delivery>(Math.Min(max, _readyTotal));
+            while (result.Count < max && TakeNext(now) is { } entry)
+                result.Add(Deliver(entry, owner: null, deadline));
             UpdateCounts();
-            return result;
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
+        return result;
     }
 
     /// <summary>
@@ -169,13 +267,16 @@ public sealed class MessageQueue
         {
             // Handed over but never seen by anyone: back to their places, not counted as delivered.
             var handed = Detach(waiter);
+            List<DeadLetter>? dead;
             lock (_lock)
             {
                 foreach (var delivery in handed)
                     if (_unacked.TryGetValue(delivery.Tag.Id, out var entry)) Requeue(entry, seen: false);
                 Dispatch();
                 UpdateCounts();
+                dead = TakeDeadLetters();
             }
+            if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
             throw;
         }
         return Detach(waiter);
@@ -183,7 +284,8 @@ public sealed class MessageQueue
 
     /// <summary>
     /// Adds a subscription that receives up to <paramref name="prefetch"/> unacknowledged deliveries. They stay with it
-    /// until acknowledged, rejected or the subscription is cancelled (no lease: the connection is the lease).
+    /// until acknowledged, rejected or the subscription is cancelled (no lease: the connection is the lease). With
+    /// <c>x-single-active-consumer</c>, only the earliest subscription still active receives.
     /// </summary>
     public QueueConsumer Subscribe(int prefetch) => Subscribe(prefetch, null, isPull: false);
 
@@ -191,6 +293,7 @@ public sealed class MessageQueue
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
         var consumer = new QueueConsumer(this, prefetch, lease, isPull);
+        List<DeadLetter>? dead;
         lock (_lock)
         {
             if (_deleted)
@@ -201,9 +304,12 @@ public sealed class MessageQueue
             }
             _consumers.Add(consumer);
             if (!isPull) _hadConsumer = true;
+            _lastUsed = _timers.NowTicks;
             Dispatch();
             UpdateCounts();
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
         return consumer;
     }
 
@@ -214,6 +320,8 @@ public sealed class MessageQueue
     /// <returns>True when the queue is auto-delete and this was its last consumer: the caller deletes the queue.</returns>
     public bool Cancel(QueueConsumer consumer)
     {
+        bool lastGone;
+        List<DeadLetter>? dead;
         lock (_lock)
         {
             if (!_consumers.Remove(consumer)) return false;
@@ -223,14 +331,19 @@ public sealed class MessageQueue
             while (consumer.Channel.Reader.TryRead(out var buffered)) (unseen ??= []).Add(buffered.Tag.Id);
             if (consumer.InFlight > 0)
             {
-                var owned = _unacked.Values.Where(e => e.Owner == consumer).ToList();
+                var owned = _unacked.Values.Where(e => e.Owner == consumer).OrderBy(e => e.Position).ToList();
                 foreach (var entry in owned) Requeue(entry, seen: unseen?.Contains(entry.DeliveryId) != true);
                 consumer.InFlight = 0;
             }
+            _lastUsed = _timers.NowTicks;
+            if (Arguments.Expires is { } expires && _consumers.Count == 0) ScheduleWake(_lastUsed + expires.Ticks);
             Dispatch();
             UpdateCounts();
-            return Definition.AutoDelete && _hadConsumer && _consumerCount == 0 && !_deleted;
+            lastGone = Definition.AutoDelete && _hadConsumer && _consumerCount == 0 && !_deleted;
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
+        return lastGone;
     }
 
     // Removes a long-poll waiter and hands over what it was given; those deliveries keep their leases. The lease
@@ -255,6 +368,8 @@ public sealed class MessageQueue
         return handed;
     }
 
+    // ---------------------------------------------------------------- settling
+
     /// <summary>
     /// Acknowledges deliveries: all or none. Throws <see cref="BrokerException"/> naming the first bad tag. Completes
     /// when the acknowledgement is durable (at once unless a persistent message left a durable queue).
@@ -276,26 +391,51 @@ public sealed class MessageQueue
 
     /// <summary>
     /// Rejects deliveries: all or none. With <paramref name="requeue"/> they return to their original positions,
-    /// marked redelivered; without, they are dropped.
+    /// marked redelivered (or, past <c>x-delivery-limit</c>, are dead-lettered with reason <c>delivery_limit</c>);
+    /// with a <paramref name="delay"/> as well they stay invisible that long first. Without requeue they are
+    /// dead-lettered with reason <c>rejected</c> when the queue has a dead-letter exchange, else dropped.
     /// </summary>
-    public Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue)
+    public Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue, TimeSpan? delay = null) =>
+        NackAsync(tags, requeue, delay, deadLetterHeaders: null);
+
+    /// <summary>
+    /// Rejects one delivery without requeue, adding <paramref name="deadLetterHeaders"/> to the dead-lettered copy
+    /// (say why, e.g. a webhook's last error). Dropped like any rejection when the queue has no dead-letter exchange.
+    /// </summary>
+    public Task RejectAsync(DeliveryTag tag, IReadOnlyDictionary<string, string> deadLetterHeaders) =>
+        NackAsync([tag], requeue: false, delay: null, deadLetterHeaders);
+
+    private Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue, TimeSpan? delay, IReadOnlyDictionary<string, string>? deadLetterHeaders)
     {
-        var ticket = _journal is null ? null : new JournalTicket();
+        var ticket = _journal is null && Arguments.DeadLetterExchange is null ? null : new JournalTicket();
+        List<DeadLetter>? dead;
         lock (_lock)
         {
-            foreach (var entry in Resolve(tags))
+            var entries = Resolve(tags);
+            foreach (var entry in entries)
             {
-                if (requeue) { Release(entry); Requeue(entry); }
-                else Settle(entry, ticket);
+                if (requeue && delay is { } wait && wait > TimeSpan.Zero) RequeueDelayed(entry, wait);
+                else if (requeue) Requeue(entry);
+                else
+                {
+                    Release(entry);
+                    _unacked.Remove(entry.DeliveryId);
+                    entry.DeliveryId = 0;
+                    entry.State = EntryState.Gone;
+                    Discard(entry, DeathReason.Rejected, ticket, deadLetterHeaders);
+                }
             }
             Dispatch();
             UpdateCounts();
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, ticket);
         return Committed(ticket);
     }
 
-    /// <summary>Rejects and waits until that is durable; see <see cref="NackAsync"/>.</summary>
-    public void Nack(IReadOnlyCollection<DeliveryTag> tags, bool requeue) => NackAsync(tags, requeue).GetAwaiter().GetResult();
+    /// <summary>Rejects and waits until that is durable; see <see cref="NackAsync(IReadOnlyCollection{DeliveryTag}, bool, TimeSpan?)"/>.</summary>
+    public void Nack(IReadOnlyCollection<DeliveryTag> tags, bool requeue, TimeSpan? delay = null) =>
+        NackAsync(tags, requeue, delay).GetAwaiter().GetResult();
 
     /// <summary>Extends the leases of pulled deliveries to <paramref name="lease"/> from now: all or none.</summary>
     public void ExtendLeases(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
@@ -315,19 +455,19 @@ public sealed class MessageQueue
         }
     }
 
-    /// <summary>Drops every ready message; unacknowledged ones stay. Returns how many were dropped, once that is durable.</summary>
+    /// <summary>
+    /// Drops every ready and delayed message; unacknowledged ones stay. Returns how many were dropped, once that is
+    /// durable. Purged messages are not dead-lettered (as in RabbitMQ).
+    /// </summary>
     public async Task<int> PurgeAsync()
     {
         int count;
         var ticket = _journal is null ? null : new JournalTicket();
         lock (_lock)
         {
-            count = ReadyTotal;
-            foreach (var entry in _ready) Forget(entry, ticket);
-            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry, ticket);
-            _ready.Clear();
-            _returned.Clear();
-            _readyBytes = 0;
+            count = _readyTotal + _delayedTotal;
+            foreach (var entry in ReadyAndDelayedEntries()) { entry.State = EntryState.Gone; Forget(entry, ticket); }
+            ClearReadyAndDelayed();
             UpdateCounts();
         }
         await Committed(ticket).ConfigureAwait(false);
@@ -339,6 +479,7 @@ public sealed class MessageQueue
 
     internal bool ExpireLease(long deliveryId, long nowTicks)
     {
+        List<DeadLetter>? dead;
         lock (_lock)
         {
             if (!_unacked.TryGetValue(deliveryId, out var entry) || entry.Owner is not null || entry.LeaseDeadline > nowTicks)
@@ -347,8 +488,65 @@ public sealed class MessageQueue
             Requeue(entry);
             Dispatch();
             UpdateCounts();
-            return true;
+            dead = TakeDeadLetters();
         }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
+        return true;
+    }
+
+    /// <summary>A redeclaration counts as use (x-expires).</summary>
+    internal void Touch()
+    {
+        lock (_lock) _lastUsed = _timers.NowTicks;
+    }
+
+    /// <summary>
+    /// Runs what has come due: delayed messages become ready (in order of their due time), expired ready messages
+    /// leave (dead-lettered where configured), an unused queue past its x-expires is deleted. Then asks for the next
+    /// wake-up.
+    /// </summary>
+    internal void OnTimer(long now)
+    {
+        List<DeadLetter>? dead;
+        var expired = false;
+        lock (_lock)
+        {
+            if (_deleted) return;
+            _wakeAt = long.MaxValue;
+            var becameReady = false;
+            while (_delayed is not null && _delayed.TryPeek(out var entry, out var due) && due.NotBefore <= now)
+            {
+                _delayed.Dequeue();
+                if (entry.State != EntryState.Delayed || entry.NotBefore != due.NotBefore) continue;
+                _delayedTotal--;
+                entry.NotBefore = 0;
+                entry.Position = ++_nextSequence;
+                AddReady(entry, returned: false);
+                becameReady = true;
+            }
+            while (_expiries is not null && _expiries.TryPeek(out var entry, out var at) && at < now)
+            {
+                _expiries.Dequeue();
+                entry.InExpiryHeap = false;
+                if (entry.State == EntryState.Ready && entry.ExpiresAt < now) Expire(entry);
+            }
+            if (becameReady)
+            {
+                Dispatch();
+                if (Arguments.HasLengthLimit) TrimToLimit();
+            }
+            if (Arguments.Expires is { } expires && _consumers.Count == 0)
+            {
+                if (now >= _lastUsed + expires.Ticks) expired = true;
+                else ScheduleWake(_lastUsed + expires.Ticks);
+            }
+            if (_delayed is not null && _delayed.TryPeek(out _, out var nextDue)) ScheduleWake(nextDue.NotBefore);
+            if (_expiries is not null && _expiries.TryPeek(out _, out var nextExpiry)) ScheduleWake(nextExpiry + 1);
+            UpdateCounts();
+            dead = TakeDeadLetters();
+        }
+        if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
+        if (expired) VirtualHost.DeleteExpired(this);
     }
 
     /// <summary>Marks the queue deleted, ends its subscriptions and drops its messages. Returns the messages it held.</summary>
@@ -358,39 +556,113 @@ public sealed class MessageQueue
         {
             if (_deleted) return 0;
             _deleted = true;
-            var count = ReadyTotal + _unacked.Count;
+            var count = _readyTotal + _delayedTotal + _unacked.Count;
             foreach (var consumer in _consumers)
             {
                 consumer.EndReason = ConsumerEndReason.QueueDeleted;
                 consumer.Channel.Writer.TryComplete();
             }
             _consumers.Clear();
-            foreach (var entry in _ready) Forget(entry, null);
-            foreach (var (entry, _) in _returned.UnorderedItems) Forget(entry, null);
+            foreach (var entry in ReadyAndDelayedEntries()) Forget(entry, null);
             foreach (var entry in _unacked.Values) Forget(entry, null);
-            _ready.Clear();
-            _returned.Clear();
+            ClearReadyAndDelayed();
             _unacked.Clear();
-            _readyBytes = 0;
             UpdateCounts();
             return count;
         }
     }
 
     /// <summary>Whether there are no ready messages (for delete ifEmpty).</summary>
-    internal bool IsEmpty { get { lock (_lock) return ReadyTotal == 0; } }
+    internal bool IsEmpty { get { lock (_lock) return _readyTotal == 0 && _delayedTotal == 0; } }
 
-    private int ReadyTotal => _ready.Count + _returned.Count;
+    // ---------------------------------------------------------------- internals (all under the lock)
 
-    private QueueEntry TakeNext()
+    // The clock, read only when some message may expire (plain queues never read it on the hot path).
+    private long Now() => _mayExpire ? _timers.NowTicks : 0;
+
+    private void AddReady(QueueEntry entry, bool returned)
     {
-        var entry = _returned.Count > 0 ? _returned.Dequeue() : _ready.Dequeue();
-        _readyBytes -= entry.Message.Body.Length;
-        return entry;
+        entry.State = EntryState.Ready;
+        var level = _levels[entry.Level];
+        if (returned) level.Returned.Enqueue(entry, entry.Position);
+        else level.Fifo.Enqueue(entry);
+        level.Count++;
+        _readyTotal++;
+        _readyBytes += entry.Message.Body.Length;
+        if (entry.Level > _highest) _highest = entry.Level;
+        if (entry.ExpiresAt != 0 && !entry.InExpiryHeap)
+        {
+            (_expiries ??= new()).Enqueue(entry, entry.ExpiresAt);
+            entry.InExpiryHeap = true;
+            ScheduleWake(entry.ExpiresAt + 1);
+        }
     }
+
+    private void AddDelayed(QueueEntry entry)
+    {
+        entry.State = EntryState.Delayed;
+        (_delayed ??= new()).Enqueue(entry, (entry.NotBefore, entry.Position));
+        _delayedTotal++;
+        ScheduleWake(entry.NotBefore);
+    }
+
+    // Takes a ready entry out of the accounting; its slot stays behind as a tombstone (or was just dequeued).
+    private void RemoveReady(QueueEntry entry)
+    {
+        _levels[entry.Level].Count--;
+        _readyTotal--;
+        _readyBytes -= entry.Message.Body.Length;
+        entry.State = EntryState.Gone;
+    }
+
+    // The next ready entry by priority, then position; expired ones met on the way leave. Null when none is left.
+    private QueueEntry? TakeNext(long now)
+    {
+        while (_readyTotal > 0)
+        {
+            var level = _levels[_highest];
+            if (level.Count == 0)
+            {
+                _highest--;
+                continue;
+            }
+            var entry = level.Returned.Count > 0 ? level.Returned.Dequeue() : level.Fifo.Dequeue();
+            if (entry.State != EntryState.Ready) continue; // a tombstone
+            RemoveReady(entry);
+            if (entry.ExpiresAt != 0 && entry.ExpiresAt < now)
+            {
+                Discard(entry, DeathReason.Expired, null);
+                continue;
+            }
+            return entry;
+        }
+        return null;
+    }
+
+    private void Expire(QueueEntry entry)
+    {
+        RemoveReady(entry);
+        Discard(entry, DeathReason.Expired, null);
+    }
+
+    // x-overflow drop-head: the oldest ready messages leave until the queue is within its limits.
+    private void TrimToLimit()
+    {
+        var now = Now();
+        while ((Arguments.MaxLength is { } max && _readyTotal > max) || (Arguments.MaxLengthBytes is { } maxBytes && _readyBytes > maxBytes))
+        {
+            if (TakeNext(now) is not { } head) return;
+            Discard(head, DeathReason.MaxLength, null);
+        }
+    }
+
+    // As RabbitMQ decides reject-publish: the queue is full when it is at (not only over) a limit.
+    private bool IsFull() =>
+        (Arguments.MaxLength is { } max && _readyTotal >= max) || (Arguments.MaxLengthBytes is { } maxBytes && _readyBytes >= maxBytes);
 
     private Delivery Deliver(QueueEntry entry, QueueConsumer? owner, long leaseDeadline)
     {
+        entry.State = EntryState.Unacked;
         entry.DeliveryId = ++_nextDeliveryId;
         entry.DeliveryCount++;
         if (entry.Journaled) _journal!.Delivered(DurableId, entry.Sequence, entry.DeliveryCount);
@@ -402,25 +674,28 @@ public sealed class MessageQueue
     }
 
     // Hands ready messages to consumers with room, round-robin. Called under the lock after anything that adds
-    // ready messages or frees consumer credit.
+    // ready messages or frees consumer credit. With a single active consumer, only the earliest subscription (and
+    // long-poll waiters, which are gets, not subscriptions) receive.
     private void Dispatch()
     {
-        while (ReadyTotal > 0 && _consumers.Count > 0)
+        if (_readyTotal == 0 || _consumers.Count == 0) return;
+        var active = Arguments.SingleActiveConsumer ? _consumers.Find(c => !c.IsPull) : null;
+        var now = Now();
+        while (_readyTotal > 0)
         {
             QueueConsumer? chosen = null;
             for (var i = 0; i < _consumers.Count; i++)
             {
                 var candidate = _consumers[(_nextConsumer + i) % _consumers.Count];
-                if (candidate.InFlight < candidate.Prefetch)
-                {
-                    chosen = candidate;
-                    _nextConsumer = (_nextConsumer + i + 1) % _consumers.Count;
-                    break;
-                }
+                if (candidate.InFlight >= candidate.Prefetch || (active is not null && !candidate.IsPull && candidate != active)) continue;
+                chosen = candidate;
+                _nextConsumer = (_nextConsumer + i + 1) % _consumers.Count;
+                break;
             }
             if (chosen is null) return;
+            if (TakeNext(now) is not { } entry) return;
             var deadline = chosen.Lease is { } lease ? _leases.NowTicks + lease.Ticks : 0;
-            var delivery = Deliver(TakeNext(), chosen, deadline);
+            var delivery = Deliver(entry, chosen, deadline);
             chosen.InFlight++;
             // Cannot fail: the buffer holds at most Prefetch and InFlight counts everything in it.
             chosen.Channel.Writer.TryWrite(delivery);
@@ -447,7 +722,7 @@ public sealed class MessageQueue
         return entries;
     }
 
-    private void Release(QueueEntry entry)
+    private static void Release(QueueEntry entry)
     {
         if (entry.Owner is { } owner) owner.InFlight--;
         entry.Owner = null;
@@ -459,6 +734,7 @@ public sealed class MessageQueue
         Release(entry);
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
+        entry.State = EntryState.Gone;
         Forget(entry, ticket);
     }
 
@@ -472,6 +748,27 @@ public sealed class MessageQueue
         _journal!.Remove(entry.Message, DurableId, entry.Sequence, last, ticket);
     }
 
+    /// <summary>
+    /// The journal removal of a dead-lettered entry, written by <see cref="VirtualHost.DeadLetter"/> in the same
+    /// atomic journal group as the copies it made. The entry has already left every structure of the queue.
+    /// </summary>
+    internal void ForgetDeadLettered(QueueEntry entry, JournalTicket? ticket) => Forget(entry, ticket);
+
+    // An entry that left the queue (state Gone, out of the accounting) for a reason: dead-lettered when the queue has
+    // a dead-letter exchange (after the lock is released: see TakeDeadLetters), else dropped now.
+    private void Discard(QueueEntry entry, string reason, JournalTicket? ticket, IReadOnlyDictionary<string, string>? extraHeaders = null)
+    {
+        if (Arguments.DeadLetterExchange is not null) (_dead ??= []).Add(new DeadLetter(entry, reason, extraHeaders));
+        else Forget(entry, ticket);
+    }
+
+    private List<DeadLetter>? TakeDeadLetters()
+    {
+        var dead = _dead;
+        _dead = null;
+        return dead;
+    }
+
     // Drops the issuer's hold on the ticket: the task completes when the journal has committed what was added.
     private static Task Committed(JournalTicket? ticket)
     {
@@ -483,13 +780,74 @@ public sealed class MessageQueue
     // `seen`: whether a client may have seen the delivery. Unseen ones (still in a buffer) are not redeliveries.
     private void Requeue(QueueEntry entry, bool seen = true)
     {
+        Release(entry);
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
-        entry.Owner = null;
-        if (seen) entry.Redelivered = true;
+        if (seen)
+        {
+            entry.Redelivered = true;
+            if (PastDeliveryLimit(entry)) return;
+        }
         else entry.DeliveryCount--;
-        _returned.Enqueue(entry, entry.Sequence);
-        _readyBytes += entry.Message.Body.Length;
+        AddReady(entry, returned: true);
+        if (entry.ExpiresAt != 0 && entry.ExpiresAt < Now()) Expire(entry);
+    }
+
+    private void RequeueDelayed(QueueEntry entry, TimeSpan delay)
+    {
+        Release(entry);
+        _unacked.Remove(entry.DeliveryId);
+        entry.DeliveryId = 0;
+        entry.Redelivered = true;
+        if (PastDeliveryLimit(entry)) return;
+        entry.NotBefore = _timers.NowTicks + delay.Ticks;
+        if (entry.Journaled) _journal!.Delay(DurableId, entry.Sequence, entry.NotBefore);
+        AddDelayed(entry);
+    }
+
+    // x-delivery-limit, as quorum queues count: a message returned more times than the limit is dead-lettered.
+    private bool PastDeliveryLimit(QueueEntry entry)
+    {
+        if (Arguments.DeliveryLimit is not { } limit || entry.DeliveryCount <= limit) return false;
+        entry.State = EntryState.Gone;
+        Discard(entry, DeathReason.DeliveryLimit, null);
+        return true;
+    }
+
+    private void ScheduleWake(long at)
+    {
+        if (at >= _wakeAt) return;
+        _wakeAt = at;
+        _timers.Schedule(this, at);
+    }
+
+    private IEnumerable<QueueEntry> ReadyAndDelayedEntries()
+    {
+        foreach (var level in _levels)
+        {
+            foreach (var entry in level.Fifo) if (entry.State == EntryState.Ready) yield return entry;
+            foreach (var (entry, _) in level.Returned.UnorderedItems) if (entry.State == EntryState.Ready) yield return entry;
+        }
+        if (_delayed is null) yield break;
+        foreach (var (entry, due) in _delayed.UnorderedItems)
+            if (entry.State == EntryState.Delayed && entry.NotBefore == due.NotBefore) yield return entry;
+    }
+
+    private void ClearReadyAndDelayed()
+    {
+        foreach (var entry in ReadyAndDelayedEntries().ToList()) entry.State = EntryState.Gone;
+        foreach (var level in _levels)
+        {
+            level.Fifo.Clear();
+            level.Returned.Clear();
+            level.Count = 0;
+        }
+        _delayed?.Clear();
+        _expiries?.Clear();
+        _readyTotal = 0;
+        _delayedTotal = 0;
+        _readyBytes = 0;
+        _highest = 0;
     }
 
     private void RememberExpired(long deliveryId)
@@ -501,8 +859,9 @@ public sealed class MessageQueue
 
     private void UpdateCounts()
     {
-        _readyCount = ReadyTotal;
+        _readyCount = _readyTotal;
         _unackedCount = _unacked.Count;
+        _delayedCount = _delayedTotal;
         var consumers = 0;
         foreach (var c in _consumers) if (!c.IsPull) consumers++;
         _consumerCount = consumers;

@@ -30,7 +30,8 @@ public enum PublishStatus
 /// <summary>The answer to a publish.</summary>
 /// <param name="Status">Whether the publish was accepted.</param>
 /// <param name="Queues">How many queues took the message.</param>
-public readonly record struct PublishOutcome(PublishStatus Status, int Queues)
+/// <param name="Rejected">How many queues refused it because they were full (<c>x-overflow</c> reject-publish): the publish is not confirmed.</param>
+public readonly record struct PublishOutcome(PublishStatus Status, int Queues, int Rejected = 0)
 {
     /// <summary>True when at least one queue took the message.</summary>
     public bool Routed => Queues > 0;
@@ -61,6 +62,7 @@ public sealed class VirtualHost
 
     private readonly Lock _lock = new();
     private readonly LeaseTable _leases;
+    private readonly QueueTimers _timers;
     private readonly IBrokerStore? _store;
     private readonly Dictionary<string, ExchangeDefinition> _exchanges = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ExchangeNode> _nodes = new(StringComparer.Ordinal);
@@ -70,10 +72,11 @@ public sealed class VirtualHost
     private volatile TopologySnapshot _snapshot;
     private bool _recovering;
 
-    internal VirtualHost(string name, LeaseTable leases, IBrokerStore? store)
+    internal VirtualHost(string name, LeaseTable leases, QueueTimers timers, IBrokerStore? store)
     {
         Name = name;
         _leases = leases;
+        _timers = timers;
         _store = store;
         _exchanges[""] = DefaultExchange;
         _nodes[""] = new ExchangeNode(DefaultExchange, DefaultRouter.Instance);
@@ -121,10 +124,17 @@ public sealed class VirtualHost
         try
         {
             snapshot.Route(node, message.RoutingKey, message.Properties.Headers, queues);
-            var taken = 0;
+            int taken = 0, rejected = 0;
             foreach (var queue in queues)
-                if (queue.Enqueue(message, ticket) != EnqueueResult.Deleted) taken++;
-            return new(PublishStatus.Ok, taken);
+            {
+                switch (queue.Enqueue(message, ticket))
+                {
+                    case EnqueueResult.Deleted: break;
+                    case EnqueueResult.Rejected: rejected++; break;
+                    default: taken++; break;
+                }
+            }
+            return new(PublishStatus.Ok, taken, rejected);
         }
         finally
         {
@@ -266,18 +276,23 @@ public sealed class VirtualHost
     private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition, long durableId)
     {
         if (Names.Validate(definition.Name) is { } nameError) throw BrokerException.Invalid($"Queue name {nameError}.");
+        var arguments = QueueArguments.Parse(definition.Arguments);
         lock (_lock)
         {
             ThrowIfDeleted();
             if (_queues.TryGetValue(definition.Name, out var existing))
             {
-                if (existing.Definition.IsEquivalentTo(definition)) return (existing, DeclareOutcome.Existed);
+                if (existing.Definition.IsEquivalentTo(definition))
+                {
+                    existing.Touch();
+                    return (existing, DeclareOutcome.Existed);
+                }
                 throw BrokerException.Precondition($"Queue '{definition.Name}' exists with a different definition (durable={existing.Definition.Durable}, exclusive={existing.Definition.Exclusive}, autoDelete={existing.Definition.AutoDelete}, arguments={HeaderValues.Canonical(existing.Definition.Arguments)}).");
             }
             var journaled = definition.Durable && _store is not null;
             if (journaled && durableId == 0) durableId = Random.Shared.NextInt64(1, long.MaxValue);
             if (journaled) Store([new TopologyChange.QueueDeclared(Name, definition, durableId)]);
-            var queue = new MessageQueue(this, definition, _leases, journaled ? _store!.Journal : null, durableId);
+            var queue = new MessageQueue(this, definition, arguments, _leases, _timers, journaled ? _store!.Journal : null, durableId);
             _queues[definition.Name] = queue;
             PublishSnapshot();
             return (queue, DeclareOutcome.Created);
@@ -301,6 +316,50 @@ public sealed class VirtualHost
             Execute(plan);
         }
         return queue.MarkDeleted();
+    }
+
+    /// <summary>Deletes a queue whose x-expires interval passed without use, if it is still unused.</summary>
+    internal void DeleteExpired(MessageQueue queue) => DeleteIfUnused(queue);
+
+    /// <summary>
+    /// Publishes the dead-letter copies of entries that left <paramref name="source"/> to its dead-letter exchange,
+    /// and removes the entries from the journal, all in one atomic journal group: after a crash each message is in
+    /// exactly one place. Copies go nowhere when the exchange does not exist or routes them nowhere (as in RabbitMQ),
+    /// and not to queues that would close a dead-letter cycle.
+    /// </summary>
+    internal void DeadLetter(MessageQueue source, List<DeadLetter> dead, JournalTicket? ticket)
+    {
+        var journal = _store?.Journal;
+        journal?.BeginAtomic();
+        try
+        {
+            var snapshot = _snapshot;
+            snapshot.Exchanges.TryGetValue(source.Arguments.DeadLetterExchange!, out var node);
+            var now = _timers.NowTicks;
+            foreach (var (entry, reason, extraHeaders) in dead)
+            {
+                if (node is not null)
+                {
+                    var copy = DeadLettering.Copy(entry.Message, source, reason, now, extraHeaders);
+                    var queues = RouteBuffer.Rent();
+                    try
+                    {
+                        snapshot.Route(node, copy.RoutingKey, copy.Properties.Headers, queues);
+                        foreach (var queue in queues)
+                            if (!DeadLettering.IsCycle(copy, reason, queue.Name)) queue.Enqueue(copy, ticket);
+                    }
+                    finally
+                    {
+                        RouteBuffer.Return(queues);
+                    }
+                }
+                source.ForgetDeadLettered(entry, ticket);
+            }
+        }
+        finally
+        {
+            journal?.EndAtomic();
+        }
     }
 
     /// <summary>Deletes an auto-delete queue after its last consumer went, if it still has none.</summary>

@@ -23,10 +23,12 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 {
     private const int MaxBatch = 16_384;
 
-    private enum OpKind : byte { Insert, Delivered, Remove }
+    private enum OpKind : byte { Insert, Delivered, Remove, Delay, BeginAtomic, EndAtomic }
 
+    // Time1/Time2: an insert's expiry and not-before times, a delay's not-before time (UTC ticks).
     [StructLayout(LayoutKind.Auto)]
-    private readonly record struct Op(OpKind Kind, Message? Message, long QueueId, long Sequence, int Count, bool Last, JournalTicket? Ticket);
+    private readonly record struct Op(OpKind Kind, Message? Message, long QueueId, long Sequence, int Count, bool Last, JournalTicket? Ticket,
+        long Time1 = 0, long Time2 = 0);
 
     private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
     private readonly SqliteConnection _connection;
@@ -38,8 +40,9 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private readonly HashSet<(long, long)> _cancelled = [];
     private readonly List<Message> _assignedInBatch = [];
     private readonly List<(Message Message, long Id)> _clearedInBatch = [];
-    private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage;
+    private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage;
     private long _lastMessageId;
+    private int _openGroups;
 
     public JournalWriter(SqliteConnection connection, ILogger logger)
     {
@@ -52,8 +55,10 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         }
         _insertMessage = Prepare("INSERT INTO messages (id, exchange, routing_key, properties, body) VALUES ($id, $exchange, $key, $properties, $body)",
             "$id", "$exchange", "$key", "$properties", "$body");
-        _insertEntry = Prepare("INSERT INTO queue_messages (queue_id, sequence, message_id, delivery_count) VALUES ($q, $s, $m, 0)", "$q", "$s", "$m");
+        _insertEntry = Prepare("INSERT INTO queue_messages (queue_id, sequence, message_id, delivery_count, expires_at, not_before) VALUES ($q, $s, $m, 0, $e, $n)",
+            "$q", "$s", "$m", "$e", "$n");
         _updateDelivery = Prepare("UPDATE queue_messages SET delivery_count = $c WHERE queue_id = $q AND sequence = $s", "$c", "$q", "$s");
+        _updateNotBefore = Prepare("UPDATE queue_messages SET not_before = $n WHERE queue_id = $q AND sequence = $s", "$n", "$q", "$s");
         _deleteEntry = Prepare("DELETE FROM queue_messages WHERE queue_id = $q AND sequence = $s", "$q", "$s");
         _deleteMessage = Prepare("DELETE FROM messages WHERE id = $id", "$id");
         // A dedicated thread: each commit blocks on fsync, which must not hold one of the few thread-pool threads
@@ -66,8 +71,15 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     public long CommittedOperations { get; private set; }
     public long CommittedBatches { get; private set; }
 
-    public void Insert(Message message, long queueId, long sequence, JournalTicket? ticket) =>
-        Enqueue(new Op(OpKind.Insert, message, queueId, sequence, 0, false, ticket));
+    public void Insert(Message message, long queueId, long sequence, long expiresAt, long notBefore, JournalTicket? ticket) =>
+        Enqueue(new Op(OpKind.Insert, message, queueId, sequence, 0, false, ticket, expiresAt, notBefore));
+
+    public void Delay(long queueId, long sequence, long notBefore) =>
+        Enqueue(new Op(OpKind.Delay, null, queueId, sequence, 0, false, null, notBefore));
+
+    public void BeginAtomic() => Enqueue(new Op(OpKind.BeginAtomic, null, 0, 0, 0, false, null));
+
+    public void EndAtomic() => Enqueue(new Op(OpKind.EndAtomic, null, 0, 0, 0, false, null));
 
     public void Delivered(long queueId, long sequence, int deliveryCount) =>
         Enqueue(new Op(OpKind.Delivered, null, queueId, sequence, deliveryCount, false, null));
@@ -123,6 +135,8 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                     Drain(reader);
                 }
             }
+            // An atomic group is never split: wait for the rest of it (its writer is enqueueing it right now).
+            while (_openGroups > 0 && WaitForWork(reader)) Drain(reader);
             lastBatch = _batch.Count;
             var started = Stopwatch.GetTimestamp();
             Commit();
@@ -138,7 +152,12 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 
     private void Drain(ChannelReader<Op> reader)
     {
-        while (_batch.Count < MaxBatch && reader.TryRead(out var op)) _batch.Add(op);
+        while ((_batch.Count < MaxBatch || _openGroups > 0) && reader.TryRead(out var op))
+        {
+            _batch.Add(op);
+            if (op.Kind == OpKind.BeginAtomic) _openGroups++;
+            else if (op.Kind == OpKind.EndAtomic) _openGroups--;
+        }
     }
 
     private void Commit()
@@ -148,7 +167,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         try
         {
             using var transaction = _connection.BeginTransaction();
-            foreach (SqliteCommand command in (SqliteCommand[])[_insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage])
+            foreach (SqliteCommand command in (SqliteCommand[])[_insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage])
                 command.Transaction = transaction;
             foreach (var op in _batch) Execute(op);
             transaction.Commit();
@@ -208,7 +227,18 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                 _insertEntry.Parameters[0].Value = op.QueueId;
                 _insertEntry.Parameters[1].Value = op.Sequence;
                 _insertEntry.Parameters[2].Value = message.JournalId;
+                _insertEntry.Parameters[3].Value = op.Time1;
+                _insertEntry.Parameters[4].Value = op.Time2;
                 _insertEntry.ExecuteNonQuery();
+                return;
+            case OpKind.Delay:
+                if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
+                _updateNotBefore.Parameters[0].Value = op.Time1;
+                _updateNotBefore.Parameters[1].Value = op.QueueId;
+                _updateNotBefore.Parameters[2].Value = op.Sequence;
+                _updateNotBefore.ExecuteNonQuery();
+                return;
+            case OpKind.BeginAtomic or OpKind.EndAtomic:
                 return;
             case OpKind.Delivered:
                 if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
@@ -244,7 +274,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     {
         _ops.Writer.TryComplete();
         await _stopped.Task.ConfigureAwait(false);
-        foreach (var command in new[] { _insertMessage, _insertEntry, _updateDelivery, _deleteEntry, _deleteMessage }) command.Dispose();
+        foreach (var command in new[] { _insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage }) command.Dispose();
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Journal commit of {Operations} operations failed; their publishes are not confirmed")]
