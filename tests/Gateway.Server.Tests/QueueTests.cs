@@ -151,16 +151,61 @@ public sealed class QueueTests(GatewayFactory factory) : IClassFixture<GatewayFa
     }
 
     [Theory]
-    [InlineData("x-message-ttl", "60000")]
     [InlineData("x-bogus", "\"yes\"")]
-    public async Task An_unsupported_x_argument_is_refused_with_400(string key, string value)
+    [InlineData("x-message-ttl", "\"60000\"")]
+    [InlineData("x-message-ttl", "-1")]
+    [InlineData("x-message-ttl", "1.5")]
+    [InlineData("x-expires", "0")]
+    [InlineData("x-max-length", "-5")]
+    [InlineData("x-max-length-bytes", "true")]
+    [InlineData("x-overflow", "\"drop-tail\"")]
+    [InlineData("x-overflow", "1")]
+    [InlineData("x-dead-letter-exchange", "5")]
+    [InlineData("x-dead-letter-exchange", "\"a/b\"")]
+    [InlineData("x-max-priority", "256")]
+    [InlineData("x-max-priority", "0")]
+    [InlineData("x-delivery-limit", "-1")]
+    [InlineData("x-single-active-consumer", "\"yes\"")]
+    [InlineData("x-queue-type", "\"stream\"")]
+    public async Task An_invalid_or_unknown_x_argument_is_refused_with_400_naming_it(string key, string value)
     {
         var vhost = await _client.CreateVhostAsync();
 
         var response = await _client.SendRawJsonAsync(HttpMethod.Put, Urls.Queue(vhost, "q"), $$$"""{"arguments":{"{{{key}}}":{{{value}}}}}""");
 
-        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "validation");
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "invalid-argument");
         Assert.Contains(key, problem.Detail());
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync(Urls.Queue(vhost, "q"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_dead_letter_routing_key_without_a_dead_letter_exchange_is_refused()
+    {
+        var vhost = await _client.CreateVhostAsync();
+
+        var response = await _client.SendRawJsonAsync(HttpMethod.Put, Urls.Queue(vhost, "q"), """{"arguments":{"x-dead-letter-routing-key":"k"}}""");
+
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "invalid-argument");
+        Assert.Contains("x-dead-letter-exchange", problem.Detail());
+    }
+
+    [Fact]
+    public async Task Every_supported_x_argument_is_accepted_and_listed_back()
+    {
+        var vhost = await _client.CreateVhostAsync();
+        const string arguments = """
+            {"x-message-ttl":60000,"x-expires":3600000,"x-max-length":10,"x-max-length-bytes":1000,"x-overflow":"reject-publish-dlx",
+             "x-dead-letter-exchange":"dlx","x-dead-letter-routing-key":"dead","x-max-priority":10,"x-delivery-limit":3,
+             "x-single-active-consumer":true,"x-queue-type":"classic","x-queue-mode":"lazy"}
+            """;
+
+        var response = await _client.SendRawJsonAsync(HttpMethod.Put, Urls.Queue(vhost, "q"), $$"""{"arguments":{{arguments}}}""");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var q = await _client.GetQueueAsync(vhost, "q");
+        Assert.Equal(12, q.Arguments.EnumerateObject().Count());
+        Assert.Equal(60000L, q.Arguments.GetProperty("x-message-ttl").GetInt64());
+        Assert.Equal("reject-publish-dlx", q.Arguments.GetProperty("x-overflow").GetString());
     }
 
     [Fact]

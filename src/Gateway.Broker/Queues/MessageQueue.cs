@@ -168,6 +168,18 @@ public sealed class MessageQueue
         return result;
     }
 
+    /// <summary>
+    /// Whether a message would be taken after <paramref name="count"/> others of <paramref name="bytes"/> bytes in
+    /// all (an atomic batch's check before it publishes anything): false only for a reject-publish queue that would be full.
+    /// </summary>
+    internal bool WouldTake(int count, long bytes)
+    {
+        if (!Arguments.HasLengthLimit || Arguments.Overflow == OverflowBehavior.DropHead) return true;
+        lock (_lock)
+            return !((Arguments.MaxLength is { } max && _readyTotal + count >= max)
+                     || (Arguments.MaxLengthBytes is { } maxBytes && _readyBytes + bytes >= maxBytes));
+    }
+
     // The message's TTL in milliseconds, the smaller of the queue's and its own; -1 when it has none.
     private long Ttl(Message message)
     {

@@ -27,6 +27,21 @@ public enum PublishStatus
     ExchangeInternal,
 }
 
+/// <summary>Why an atomic batch was refused.</summary>
+public enum BatchRefusal
+{
+    /// <summary>Not refused.</summary>
+    None,
+    /// <summary>No such exchange.</summary>
+    ExchangeNotFound,
+    /// <summary>The exchange is internal.</summary>
+    ExchangeInternal,
+    /// <summary>A mandatory message would reach no queue.</summary>
+    Unroutable,
+    /// <summary>A full reject-publish queue would refuse a message.</summary>
+    QueueFull,
+}
+
 /// <summary>The answer to a publish.</summary>
 /// <param name="Status">Whether the publish was accepted.</param>
 /// <param name="Queues">How many queues took the message.</param>
@@ -140,6 +155,62 @@ public sealed class VirtualHost
         {
             RouteBuffer.Return(queues);
         }
+    }
+
+    /// <summary>
+    /// Publishes a batch as one transaction (AMQP tx): every message is routed against one topology snapshot, and the
+    /// whole batch is refused, nothing published, when a message is mandatory and would reach no queue, or a full
+    /// reject-publish queue would refuse it. Otherwise all are enqueued, their journal writes in one atomic group
+    /// (one transaction); the caller confirms once <paramref name="ticket"/> commits.
+    /// </summary>
+    /// <returns>The outcomes in order, or null with <paramref name="refusedIndex"/> and <paramref name="refusal"/> set.</returns>
+    public PublishOutcome[]? PublishAtomic(string exchange, IReadOnlyList<Message> messages, IReadOnlyList<bool> mandatory, JournalTicket? ticket,
+        out int refusedIndex, out BatchRefusal refusal)
+    {
+        refusedIndex = -1;
+        refusal = BatchRefusal.None;
+        var snapshot = _snapshot;
+        if (!snapshot.Exchanges.TryGetValue(exchange, out var node)) { refusal = BatchRefusal.ExchangeNotFound; return null; }
+        if (node.Definition.Internal) { refusal = BatchRefusal.ExchangeInternal; return null; }
+        var routes = new List<MessageQueue>[messages.Count];
+        var planned = new Dictionary<MessageQueue, (int Count, long Bytes)>();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            routes[i] = [];
+            snapshot.Route(node, messages[i].RoutingKey, messages[i].Properties.Headers, routes[i]);
+            if (routes[i].Count == 0 && mandatory[i]) { refusedIndex = i; refusal = BatchRefusal.Unroutable; return null; }
+            foreach (var queue in routes[i])
+            {
+                var (count, bytes) = planned.GetValueOrDefault(queue);
+                if (!queue.WouldTake(count, bytes)) { refusedIndex = i; refusal = BatchRefusal.QueueFull; return null; }
+                planned[queue] = (count + 1, bytes + messages[i].Body.Length);
+            }
+        }
+        var outcomes = new PublishOutcome[messages.Count];
+        var journal = _store?.Journal;
+        journal?.BeginAtomic();
+        try
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                int taken = 0, rejected = 0;
+                foreach (var queue in routes[i])
+                {
+                    switch (queue.Enqueue(messages[i], ticket))
+                    {
+                        case EnqueueResult.Deleted: break;
+                        case EnqueueResult.Rejected: rejected++; break;
+                        default: taken++; break;
+                    }
+                }
+                outcomes[i] = new PublishOutcome(PublishStatus.Ok, taken, rejected);
+            }
+        }
+        finally
+        {
+            journal?.EndAtomic();
+        }
+        return outcomes;
     }
 
     private static async ValueTask<PublishOutcome> AwaitCommit(Task committed, PublishOutcome outcome)

@@ -62,6 +62,11 @@ public sealed class PublishResult
     public required int Queues { get; set; }
     /// <summary>True when the message was mandatory and no queue took it (AMQP basic.return).</summary>
     public bool Returned { get; set; }
+    /// <summary>
+    /// Batch only: true when a full queue refused the message (<c>x-overflow</c> reject-publish): not confirmed, as
+    /// AMQP's basic.nack. Other queues it was routed to may have taken it (<c>queues</c>).
+    /// </summary>
+    public bool Rejected { get; set; }
 }
 
 /// <summary>Messages to publish in one request.</summary>
@@ -69,6 +74,12 @@ public sealed class BatchPublishRequest
 {
     /// <summary>The messages, in order.</summary>
     [MinLength(1), JsonRequired] public List<PublishRequest> Messages { get; set; } = [];
+    /// <summary>
+    /// True: all messages are routed and stored, or none (AMQP tx). A mandatory message that no queue would take, or
+    /// a message a full reject-publish queue would refuse, refuses the whole batch (422 / 409) before anything is
+    /// published; the persistent messages commit in one journal transaction.
+    /// </summary>
+    public bool Atomic { get; set; }
 }
 
 /// <summary>One confirm per message, in request order.</summary>
@@ -124,8 +135,13 @@ public sealed class NackRequest
 {
     /// <summary>1 to 10000 tags from this queue's deliveries.</summary>
     [MinLength(1), MaxLength(Limits.MaxTagsPerRequest)] public required List<string> DeliveryTags { get; set; }
-    /// <summary>True (default): back to their original positions, redelivered; false: dropped.</summary>
+    /// <summary>
+    /// True (default): back to their original positions, redelivered; false: dead-lettered (reason <c>rejected</c>)
+    /// when the queue has a dead-letter exchange, else dropped.
+    /// </summary>
     public bool Requeue { get; set; } = true;
+    /// <summary>With requeue: keep the messages invisible this many milliseconds first (retry with backoff), 0 to 4294967295.</summary>
+    [Range(0L, uint.MaxValue)] public long? DelayMilliseconds { get; set; }
 }
 
 /// <summary>Leases to extend.</summary>

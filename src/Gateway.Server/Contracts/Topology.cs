@@ -76,12 +76,14 @@ public sealed class QueueInfo
     /// <summary>Its arguments.</summary>
     [JsonConverter(typeof(FieldTableConverter))]
     public required IReadOnlyDictionary<string, object?> Arguments { get; set; }
-    /// <summary>Messages ready + unacknowledged.</summary>
+    /// <summary>Messages ready + unacknowledged + delayed.</summary>
     public required int Messages { get; set; }
     /// <summary>Messages waiting for delivery.</summary>
     public required int MessagesReady { get; set; }
     /// <summary>Messages delivered, not yet acknowledged.</summary>
     public required int MessagesUnacknowledged { get; set; }
+    /// <summary>Messages held back until their delay ends (x-delay header, or a nack with delayMilliseconds).</summary>
+    public required int MessagesDelayed { get; set; }
     /// <summary>Payload bytes of the ready messages.</summary>
     public required long MessageBytesReady { get; set; }
     /// <summary>Active subscriptions.</summary>

@@ -68,13 +68,16 @@ internal static class ConsumeEndpoints
 
         queues.MapPost("/nack", async (string vhost, string queue, NackRequest request, MessageBroker broker) =>
             {
-                await RequireQueue(broker, vhost, queue).NackAsync(ParseTags(request.DeliveryTags), request.Requeue);
+                var delay = request.DelayMilliseconds is > 0 and var ms ? TimeSpan.FromMilliseconds(ms) : (TimeSpan?)null;
+                await RequireQueue(broker, vhost, queue).NackAsync(ParseTags(request.DeliveryTags), request.Requeue, delay);
                 return TypedResults.NoContent();
             })
             .Validate<NackRequest>()
             .WithName("Nack").WithSummary("Reject deliveries, requeueing them or not")
-            .WithDescription("requeue=true (default) puts the messages back at their original positions, marked redelivered; requeue=false drops them. " +
-                             "All or none, as ack.")
+            .WithDescription("requeue=true (default) puts the messages back at their original positions, marked redelivered (past the queue's " +
+                             "x-delivery-limit they are dead-lettered with reason delivery_limit); with delayMilliseconds they stay invisible that long " +
+                             "first (retry with backoff). requeue=false dead-letters them (reason rejected) when the queue has x-dead-letter-exchange, " +
+                             "else drops them. All or none, as ack.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
 
         queues.MapPost("/extend", (string vhost, string queue, ExtendRequest request, MessageBroker broker) =>

@@ -39,6 +39,7 @@ internal static class PublishEndpoints
                 if (MessageMapping.ToMessage(name, request, limits.Value.MaxMessageBytes) is not { } message) return TooLarge(limits.Value);
                 var outcome = await v.PublishAsync(name, message);
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
+                if (outcome.Rejected > 0) return PublishRefusals.Rejected(outcome);
                 if (!outcome.Routed && request.Mandatory)
                     return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
                 return TypedResults.Ok(ToResult(outcome, request.Mandatory));
@@ -47,8 +48,10 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .WithName("Publish").WithSummary("Publish a message (JSON envelope)")
             .WithDescription("The answer is the publisher confirm. A mandatory message that no queue takes answers 422 " +
-                             "(type urn:gateway:problem:unroutable); a non-mandatory one answers 200 with routed=false.")
-            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
+                             "(type urn:gateway:problem:unroutable); a non-mandatory one answers 200 with routed=false. A full queue with " +
+                             "x-overflow reject-publish refuses the message: 409 (type urn:gateway:problem:rejected), not confirmed, as AMQP's " +
+                             "basic.nack (other queues it was routed to may have taken it: the detail says how many).")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         hotPublish.MapPost("/publish/batch",
@@ -76,6 +79,16 @@ internal static class PublishEndpoints
                 var results = new List<PublishResult>(messages.Length);
                 // One journal ticket for the whole batch: the answer waits for one group commit, not one per message.
                 var ticket = new JournalTicket();
+                if (request.Atomic)
+                {
+                    var mandatory = request.Messages.ConvertAll(m => m.Mandatory);
+                    if (v.PublishAtomic(name, messages, mandatory, ticket, out var index, out var refusal) is not { } outcomes)
+                        return AtomicRefusal(refusal, index, vhost, exchange, request.Messages);
+                    for (var i = 0; i < outcomes.Length; i++) results.Add(ToResult(outcomes[i], mandatory[i]));
+                    ticket.Release();
+                    await ticket.Committed;
+                    return TypedResults.Ok(new BatchPublishResponse { Results = results });
+                }
                 for (var i = 0; i < messages.Length; i++)
                 {
                     var outcome = v.PublishUnconfirmed(name, messages[i], ticket);
@@ -90,8 +103,12 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .WithName("PublishBatch").WithSummary("Publish several messages")
             .WithDescription("All messages are validated first: one invalid message refuses the whole batch and nothing is published. " +
-                             "Then each is published in order and answered by one confirm, in order; a mandatory message that no queue took has returned=true.")
-            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+                             "Then each is published in order and answered by one confirm, in order; a mandatory message that no queue took has " +
+                             "returned=true; one a full reject-publish queue refused has rejected=true. With atomic=true the batch is one " +
+                             "transaction: a mandatory message no queue would take (422) or a message a full reject-publish queue would refuse (409) " +
+                             "refuses the whole batch before anything is published, and the persistent messages commit in one journal transaction.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         publish.MapPost("/messages", async Task<Results<Ok<PublishResult>, ProblemHttpResult>> (string vhost, string exchange, string? routingKey,
                 bool? mandatory, HttpRequest http, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
@@ -108,6 +125,7 @@ internal static class PublishEndpoints
                 var name = MessageMapping.ExchangeName(exchange);
                 var outcome = await v.PublishAsync(name, new Message(name, routingKey, properties, body));
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
+                if (outcome.Rejected > 0) return PublishRefusals.Rejected(outcome);
                 if (!outcome.Routed && mandatory == true)
                     return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{routingKey}'.");
                 return TypedResults.Ok(ToResult(outcome, mandatory == true));
@@ -117,8 +135,10 @@ internal static class PublishEndpoints
             .WithDescription("The body is the payload, byte for byte. Content-Type and Content-Encoding become the message's; other properties come " +
                              "from Amqp-Delivery-Mode, Amqp-Priority, Amqp-Correlation-Id, Amqp-Reply-To, Amqp-Expiration, Amqp-Message-Id, " +
                              "Amqp-Timestamp, Amqp-Type, Amqp-User-Id, Amqp-App-Id, and Amqp-Header-{name} for application headers (string values). " +
-                             "Values are percent-decoded. mandatory=true answers 422 when no queue takes the message.")
+                             "Values are percent-decoded (Amqp-Header-x-delay is read as a number of milliseconds). mandatory=true answers 422 " +
+                             "when no queue takes the message; a full reject-publish queue answers 409 as in Publish.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
     }
 
@@ -147,11 +167,21 @@ internal static class PublishEndpoints
         _ => null,
     };
 
-    private static PublishResult ToResult(PublishOutcome outcome, bool mandatory) => outcome.Queues switch
+    private static PublishResult ToResult(PublishOutcome outcome, bool mandatory) => (outcome.Queues, outcome.Rejected) switch
     {
-        1 => RoutedToOne,
-        0 when !mandatory => Unrouted,
-        _ => new PublishResult { Routed = outcome.Routed, Queues = outcome.Queues, Returned = mandatory && !outcome.Routed },
+        (1, 0) => RoutedToOne,
+        (0, 0) when !mandatory => Unrouted,
+        _ => new PublishResult { Routed = outcome.Routed, Queues = outcome.Queues, Returned = mandatory && !outcome.Routed && outcome.Rejected == 0, Rejected = outcome.Rejected > 0 },
+    };
+
+    private static ProblemHttpResult AtomicRefusal(BatchRefusal refusal, int index, string vhost, string exchange, List<PublishRequest> requests) => refusal switch
+    {
+        BatchRefusal.Unroutable => Problems.Unroutable(
+            $"Message {index} is mandatory and no queue would take it (routing key '{requests[index].RoutingKey}'); the atomic batch was not published."),
+        BatchRefusal.QueueFull => Problems.Problem(StatusCodes.Status409Conflict, "rejected",
+            $"Message {index} would be refused by a full queue (x-overflow reject-publish); the atomic batch was not published."),
+        BatchRefusal.ExchangeInternal => Problems.Forbidden($"Exchange '{exchange}' is internal: only other exchanges may route to it."),
+        _ => RouteNamesFilter.Invalid("exchange", exchange) ?? Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'."),
     };
 
     private static ProblemHttpResult TooLarge(GatewayLimitsOptions limits) =>

@@ -70,7 +70,7 @@ internal static class QueueEndpoints
 
     public static QueueInfo ToInfo(MessageQueue q)
     {
-        int ready = q.MessagesReady, unacked = q.MessagesUnacknowledged;
+        int ready = q.MessagesReady, unacked = q.MessagesUnacknowledged, delayed = q.MessagesDelayed;
         return new QueueInfo
         {
             Name = q.Name,
@@ -79,9 +79,10 @@ internal static class QueueEndpoints
             Exclusive = q.Definition.Exclusive,
             AutoDelete = q.Definition.AutoDelete,
             Arguments = q.Definition.Arguments ?? new Dictionary<string, object?>(),
-            Messages = ready + unacked,
+            Messages = ready + unacked + delayed,
             MessagesReady = ready,
             MessagesUnacknowledged = unacked,
+            MessagesDelayed = delayed,
             MessageBytesReady = q.MessageBytesReady,
             Consumers = q.ConsumerCount,
         };

@@ -40,6 +40,12 @@ internal static class RawHeaders
             if (!name.StartsWith(HeaderPrefix, StringComparison.OrdinalIgnoreCase) || name.Length == HeaderPrefix.Length) continue;
             (appHeaders ??= new(StringComparer.Ordinal))[Decode(name[HeaderPrefix.Length..]).ToLowerInvariant()] = Decode(value.ToString());
         }
+        // Header values travel as text; the delay header is a number of milliseconds to the broker.
+        if (appHeaders?.GetValueOrDefault(Message.DelayHeader) is string delay)
+        {
+            if (long.TryParse(delay, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= uint.MaxValue) appHeaders[Message.DelayHeader] = ms;
+            else error ??= $"Header '{HeaderPrefix}{Message.DelayHeader}' must be a delay in milliseconds, an integer from 0 to {uint.MaxValue}.";
+        }
         var properties = new MessageProperties
         {
             ContentType = Text(headers.ContentType),

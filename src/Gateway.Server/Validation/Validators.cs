@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Text;
 using FluentValidation;
 using Gateway.Broker;
+using Gateway.Broker.Messages;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
@@ -58,6 +59,8 @@ internal static class PublishChecks
         if (p.Timestamp is < 0) Fail("properties.timestamp", "'timestamp' must be seconds since the Unix epoch, not negative.");
         if (p.Expiration is { } e && !(e.Length is > 0 and <= 10 && e.All(char.IsAsciiDigit) && long.Parse(e) <= int.MaxValue))
             Fail("properties.expiration", "'expiration' must be a TTL in milliseconds written as digits, at most 2147483647.");
+        if (p.Headers?.TryGetValue(Message.DelayHeader, out var delay) == true && delay is not (long and >= 0 and <= uint.MaxValue))
+            Fail("properties.headers", $"Header '{Message.DelayHeader}' must be a delay in milliseconds, an integer from 0 to {uint.MaxValue}.");
         ShortString(p.ContentType, "contentType");
         ShortString(p.ContentEncoding, "contentEncoding");
         ShortString(p.CorrelationId, "correlationId");
@@ -116,7 +119,12 @@ internal sealed class AckRequestValidator : AbstractValidator<AckRequest>
 
 internal sealed class NackRequestValidator : AbstractValidator<NackRequest>
 {
-    public NackRequestValidator() => RuleFor(r => r.DeliveryTags).DeliveryTags();
+    public NackRequestValidator()
+    {
+        RuleFor(r => r.DeliveryTags).DeliveryTags();
+        RuleFor(r => r.DelayMilliseconds).Must((r, delay) => delay is null || (delay is >= 0 and <= uint.MaxValue && r.Requeue))
+            .WithMessage($"'delayMilliseconds' must be from 0 to {uint.MaxValue}, and only with requeue=true (a message that is not requeued is not redelivered).");
+    }
 }
 
 internal sealed class ExtendRequestValidator : AbstractValidator<ExtendRequest>
@@ -144,8 +152,7 @@ internal sealed class QueueDeclareRequestValidator : AbstractValidator<QueueDecl
     {
         RuleFor(r => r.Exclusive).Equal(false)
             .WithMessage("Exclusive queues belong to one connection; they are not supported over HTTP yet.");
-        RuleForEach(r => r.Arguments).Must(a => !a.Key.StartsWith("x-", StringComparison.Ordinal))
-            .WithMessage((_, a) => $"Queue argument '{a.Key}' is not supported yet; keys starting with 'x-' are reserved for broker features.");
+        // x- arguments are validated by the engine (QueueArguments), which names the argument at fault.
     }
 }
 

@@ -20,8 +20,10 @@ public sealed class ClientFrame
     public string? DeliveryTag { get; set; }
     /// <summary>ack, nack: every outstanding delivery of the subscription up to this one.</summary>
     public bool? Multiple { get; set; }
-    /// <summary>nack: back to the queue (default) or dropped.</summary>
+    /// <summary>nack: back to the queue (default) or dead-lettered/dropped.</summary>
     public bool? Requeue { get; set; }
+    /// <summary>nack with requeue: invisible this many milliseconds first.</summary>
+    public long? DelayMilliseconds { get; set; }
     /// <summary>publish: the exchange (amq.default for the default exchange).</summary>
     public string? Exchange { get; set; }
     /// <summary>publish: the routing key.</summary>

@@ -269,6 +269,12 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'{frame.DeliveryTag}' is not a delivery tag.");
             return;
         }
+        if (!ack && frame.DelayMilliseconds is { } delay && (delay is < 0 or > uint.MaxValue || frame.Requeue == false))
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
+                $"'delayMilliseconds' must be from 0 to {uint.MaxValue}, and only with requeue=true.");
+            return;
+        }
         Subscription? subscription;
         List<DeliveryTag> tags;
         lock (_lock)
@@ -296,7 +302,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         if (ack) await subscription.Queue.AckAsync(tags);
-        else await subscription.Queue.NackAsync(tags, frame.Requeue ?? true);
+        else await subscription.Queue.NackAsync(tags, frame.Requeue ?? true, frame.DelayMilliseconds is > 0 and var ms ? TimeSpan.FromMilliseconds(ms) : null);
     }
 
     private async Task PublishAsync(ClientFrame frame)
@@ -333,6 +339,11 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             case PublishStatus.ExchangeInternal:
                 await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, $"Exchange '{exchange}' is internal: only other exchanges may route to it.");
                 return;
+        }
+        if (outcome.Rejected > 0)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status409Conflict, PublishRefusals.RejectedDetail(outcome));
+            return;
         }
         if (!outcome.Routed && request.Mandatory)
         {
