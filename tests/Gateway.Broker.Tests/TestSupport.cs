@@ -24,9 +24,9 @@ internal static class Fx
 
     public static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
 
-    /// <summary>A broker with the lease timer off (tests call ExpireLeases themselves).</summary>
+    /// <summary>A broker with its timers off (tests call ExpireLeases and RunDueTimers themselves).</summary>
     public static MessageBroker NewBroker(TimeProvider? clock = null) =>
-        new(new BrokerOptions { LeaseScanInterval = null, TimeProvider = clock ?? TimeProvider.System });
+        new(new BrokerOptions { LeaseScanInterval = null, AutomaticTimers = false, TimeProvider = clock ?? TimeProvider.System });
 
     public static VirtualHost Default(this MessageBroker broker) => broker.GetVhost(MessageBroker.DefaultVhost)!;
 
