@@ -1,9 +1,15 @@
 using FluentValidation;
+using Gateway.Broker;
 using Gateway.Server.Contracts;
 using Gateway.Server.Endpoints;
 using Gateway.Server.Http;
 using Gateway.Server.Json;
+using Gateway.Server.Security;
 using Gateway.Server.Validation;
+using Gateway.Storage;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.OpenApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
@@ -21,6 +27,28 @@ builder.Services.AddOptions<GatewayLimitsOptions>()
     .ValidateOnStart();
 builder.Services.AddOptions<KestrelServerOptions>()
     .Configure<IOptions<GatewayLimitsOptions>>((kestrel, limits) => kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
+
+builder.Services.AddOptions<AuthOptions>()
+    .BindConfiguration("Gateway:Auth")
+    .Validate(a => a.TicketSeconds is >= 1 and <= 3600, "Gateway:Auth:TicketSeconds must be from 1 to 3600.")
+    .Validate(a => string.IsNullOrEmpty(a.BootstrapKey) || a.BootstrapKey.Length >= 32, "Gateway:Auth:BootstrapKey must be at least 32 characters.")
+    .Validate(a => Names.Validate(a.BootstrapUser) is null, "Gateway:Auth:BootstrapUser must be a valid name (1 to 255 bytes, no '/').")
+    .ValidateOnStart();
+var auth = builder.Configuration.GetSection("Gateway:Auth").Get<AuthOptions>() ?? new AuthOptions();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton(sp => new UserDirectory(Durability.IsDocumentGeneration ? null : sp.GetRequiredService<SqliteStore>(), TimeProvider.System));
+builder.Services.AddSingleton<Access>();
+builder.Services.AddSingleton<TicketBook>();
+builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+    .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+builder.Services.AddAuthorization(o =>
+{
+    // On by default: every endpoint needs a signed-in user unless it says AllowAnonymous (health checks).
+    if (auth.Enabled) o.FallbackPolicy = new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build();
+});
+if (auth.CorsOrigins.Length > 0)
+    builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(auth.CorsOrigins).AllowAnyHeader().AllowAnyMethod()
+        .WithExposedHeaders("Location", "WWW-Authenticate", "Retry-After")));
 
 builder.Services.AddSingleton<ReadinessState>();
 builder.Services.AddGatewayStorage(repositoryRoot, builder.Environment.ContentRootPath);
@@ -51,7 +79,23 @@ builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((doc
     document.Info.Title = "Gateway";
     document.Info.Version = "v1";
     document.Info.Description = "The AMQP 0-9-1 model (exchanges, queues, bindings, acknowledgements) over HTTP. " +
-                                "Every error is an RFC 9457 problem document (application/problem+json).";
+                                "Every error is an RFC 9457 problem document (application/problem+json). " +
+                                "Authenticate with an API key: 'Authorization: Bearer <key>', or HTTP Basic with user name and key.";
+    document.Components ??= new OpenApiComponents();
+    document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+    document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+    {
+        Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key (gw_…), as created by CreateKey.",
+    };
+    document.Components.SecuritySchemes["basic"] = new OpenApiSecurityScheme
+    {
+        Type = SecuritySchemeType.Http, Scheme = "basic", Description = "The user name and one of its API keys as the password.",
+    };
+    document.Security =
+    [
+        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] },
+        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("basic", document)] = [] },
+    ];
     return Task.CompletedTask;
 }));
 
@@ -60,22 +104,28 @@ var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
+if (auth.CorsOrigins.Length > 0) app.UseCors();
+app.UseAuthentication();
+app.UseAuthorization();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
-app.MapOpenApi("/openapi/{documentName}.json");
+// The API documents are static shells like the dashboard's: public, they hold no data.
+app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 // The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
 app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
 {
     o.RoutePrefix = "swagger";
     o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
 }));
-app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
 
 var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>()
-    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+    .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 var hot = app.MapGroup("/api")
-    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+    .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+    .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 api.MapVhostEndpoints();
 api.MapExchangeEndpoints();
 api.MapQueueEndpoints();
@@ -84,8 +134,11 @@ api.MapPublishEndpoints(hot);
 api.MapConsumeEndpoints();
 api.MapWebSocketEndpoints();
 api.MapEventStreamEndpoints();
+api.MapUserEndpoints();
 
 if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
+else Bootstrap.Run(app.Services.GetRequiredService<UserDirectory>(), app.Services.GetRequiredService<IOptions<AuthOptions>>().Value,
+    app.Services.GetRequiredService<IOptions<StorageOptions>>().Value, app.Logger);
 
 app.Run();
 

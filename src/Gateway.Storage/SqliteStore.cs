@@ -158,6 +158,40 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         set.Add(row);
     }
 
+    /// <summary>
+    /// Runs <paramref name="change"/> on a fresh context and saves it in one transaction (users, keys, permissions and
+    /// other server-side records kept beside the topology). Throws <see cref="StorageException"/> when it cannot be stored.
+    /// </summary>
+    public void Write(Action<GatewayDbContext> change)
+    {
+        lock (_topologyLock)
+        {
+            try
+            {
+                using var db = new GatewayDbContext(_dbOptions);
+                using var transaction = db.Database.BeginTransaction();
+                change(db);
+                db.SaveChanges();
+                transaction.Commit();
+            }
+            catch (Exception e) when (e is DbUpdateException or SqliteException or InvalidOperationException)
+            {
+                throw new StorageException("The change could not be stored: " + (e.InnerException ?? e).Message, e);
+            }
+        }
+    }
+
+    /// <summary>Reads with a fresh, non-tracking context.</summary>
+    public T Read<T>(Func<GatewayDbContext, T> query)
+    {
+        lock (_topologyLock)
+        {
+            using var db = new GatewayDbContext(_dbOptions);
+            db.ChangeTracker.QueryTrackingBehavior = QueryTrackingBehavior.NoTracking;
+            return query(db);
+        }
+    }
+
     /// <inheritdoc />
     public DurableTopology LoadTopology()
     {

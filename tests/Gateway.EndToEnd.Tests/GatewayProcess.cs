@@ -190,6 +190,12 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Environment settings for the server, applied at every (re)start. Authentication is off unless a test turns it on
+    /// (the security tests do, with a bootstrap key); the crash and restart tests are about durability.
+    /// </summary>
+    public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal) { ["Gateway__Auth__Enabled"] = "false" };
+
     private Process Spawn(int port)
     {
         var generation = ++_generation;
@@ -206,6 +212,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add(url);
         info.Environment["Gateway__DataPath"] = DataPath;
+        foreach (var (name, value) in Settings) info.Environment[name] = value;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         // ASPNETCORE_* would win over DOTNET_* for the web host; the runner's own settings must not leak in.

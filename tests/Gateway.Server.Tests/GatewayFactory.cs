@@ -12,7 +12,7 @@ namespace Gateway.Server.Tests;
 /// isolates itself in a fresh vhost (<see cref="GatewayApi.CreateVhostAsync"/>); classes run in parallel, each
 /// with its own server.
 /// </summary>
-public sealed class GatewayFactory : WebApplicationFactory<Program>
+public class GatewayFactory : WebApplicationFactory<Program>
 {
     /// <summary>The JSON options every test reads and writes with (camelCase, as the API).</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -20,8 +20,18 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     /// <summary>This server's own data folder (a real SQLite file), deleted with the factory.</summary>
     public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
 
-    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder) =>
+    /// <summary>
+    /// Authentication is off for the API tests (each isolates itself in a vhost); the security tests use
+    /// <see cref="SecuredGateway"/>, which keeps the default (on) with a known bootstrap key.
+    /// </summary>
+    protected virtual bool Authentication => false;
+
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
         builder.UseSetting("Gateway:DataPath", DataPath).UseSetting("Gateway:Storage:Synchronous", "Normal");
+        if (!Authentication) builder.UseSetting("Gateway:Auth:Enabled", "false");
+        else builder.UseSetting("Gateway:Auth:BootstrapKey", SecuredGateway.AdminKey);
+    }
 
     /// <summary>Starts the host and waits until recovery has finished, so tests never meet the 503 of a starting gateway.</summary>
     protected override Microsoft.Extensions.Hosting.IHost CreateHost(Microsoft.Extensions.Hosting.IHostBuilder builder)
@@ -38,6 +48,26 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     {
         base.Dispose(disposing);
         try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A Gateway with authentication on (the default configuration) and a known administrator key.</summary>
+public sealed class SecuredGateway : GatewayFactory
+{
+    /// <summary>The bootstrap administrator's key (Gateway:Auth:BootstrapKey), in Gateway's own format.</summary>
+    public const string AdminKey = "gw_testadminkey.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    protected override bool Authentication => true;
+
+    /// <summary>A client that sends the administrator's key.</summary>
+    public HttpClient CreateAdminClient() => CreateClientWithKey(AdminKey);
+
+    /// <summary>A client that sends <paramref name="key"/> as a bearer token.</summary>
+    public HttpClient CreateClientWithKey(string key)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
     }
 }
 

@@ -2,6 +2,7 @@ using Gateway.Broker;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Endpoints;
@@ -17,6 +18,7 @@ internal static class BindingEndpoints
                 var v = broker.RequireVhost(vhost);
                 return TypedResults.Ok(v.ListBindings().Select(b => ToInfo(v, b)).ToList());
             })
+            .RequiresVhostAccess()
             .WithName("ListBindings").WithSummary("List bindings").ProducesProblem(StatusCodes.Status404NotFound);
 
         bindings.MapGet("/{id}", Results<Ok<BindingInfo>, ProblemHttpResult> (string vhost, string id, MessageBroker broker) =>
@@ -24,10 +26,15 @@ internal static class BindingEndpoints
                 var v = broker.RequireVhost(vhost);
                 return v.GetBinding(id) is { } b ? TypedResults.Ok(ToInfo(v, b)) : Problems.NotFound($"No binding '{id}' in vhost '{vhost}'.");
             })
+            .RequiresVhostAccess()
             .WithName("GetBinding").WithSummary("Read a binding").ProducesProblem(StatusCodes.Status404NotFound);
 
-        bindings.MapPost("", Results<Created<BindingInfo>, Ok<BindingInfo>> (string vhost, BindingRequest request, MessageBroker broker) =>
+        bindings.MapPost("", Results<Created<BindingInfo>, Ok<BindingInfo>, ProblemHttpResult> (string vhost, BindingRequest request, MessageBroker broker,
+                HttpContext http, Access access) =>
             {
+                // RabbitMQ: binding needs write on the destination and read on the source exchange.
+                if ((access.Check(http, vhost, Permission.Write, request.Destination) ?? access.Check(http, vhost, Permission.Read, request.Source)) is { } denied)
+                    return denied;
                 var v = broker.RequireVhost(vhost);
                 var type = request.DestinationType == DestinationKind.Queue ? BindingDestinationType.Queue : BindingDestinationType.Exchange;
                 var destination = type == BindingDestinationType.Exchange ? MessageMapping.ExchangeName(request.Destination) : request.Destination;
@@ -43,9 +50,14 @@ internal static class BindingEndpoints
                              "403 for the default exchange (it is bound to every queue implicitly); 404 when the source or destination is missing.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
 
-        bindings.MapDelete("/{id}", (string vhost, string id, MessageBroker broker) =>
+        bindings.MapDelete("/{id}", Results<NoContent, ProblemHttpResult> (string vhost, string id, MessageBroker broker, HttpContext http, Access access) =>
             {
-                broker.RequireVhost(vhost).Unbind(id);
+                var v = broker.RequireVhost(vhost);
+                if (access.Enabled && v.GetBinding(id) is { } binding
+                    && (access.Check(http, vhost, Permission.Write, binding.DestinationType == BindingDestinationType.Exchange ? MessageMapping.ApiExchangeName(binding.Destination) : binding.Destination)
+                        ?? access.Check(http, vhost, Permission.Read, MessageMapping.ApiExchangeName(binding.Source))) is { } denied)
+                    return denied;
+                v.Unbind(id);
                 return TypedResults.NoContent();
             })
             .WithName("DeleteBinding").WithSummary("Unbind")

@@ -2,6 +2,7 @@ using Gateway.Broker;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Endpoints;
@@ -10,7 +11,9 @@ internal static class ConsumeEndpoints
 {
     public static void MapConsumeEndpoints(this RouteGroupBuilder api)
     {
-        var queues = api.MapGroup("/vhosts/{vhost}/queues/{queue}").WithTags("Consuming");
+        // Get, consume, ack, nack and lease extension: read permission on the queue (as RabbitMQ's basic.get/consume).
+        var queues = api.MapGroup("/vhosts/{vhost}/queues/{queue}").WithTags("Consuming").Requires(Permission.Read, "queue")
+            .ProducesProblem(StatusCodes.Status403Forbidden);
 
         queues.MapPost("/get", async (string vhost, string queue, GetRequest? request, MessageBroker broker,
                 IHostApplicationLifetime lifetime, HttpContext http) =>

@@ -6,6 +6,8 @@ using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
 using Gateway.Server.Json;
+using Gateway.Server.Security;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Endpoints;
 
@@ -30,8 +32,13 @@ internal static class EventStreamEndpoints
     public static void MapEventStreamEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
-                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime) =>
+                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<AuthOptions> auth, Access access) =>
             {
+                if (OriginPolicy.Refusal(http, auth.Value) is { } refused)
+                {
+                    await refused.ExecuteAsync(http);
+                    return;
+                }
                 var q = broker.RequireVhost(vhost).GetQueue(queue)
                         ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
                 var auto = AckModes.Parse(ackMode) == AckMode.Auto;
@@ -42,7 +49,9 @@ internal static class EventStreamEndpoints
                 response.ContentType = "text/event-stream";
                 response.Headers.CacheControl = "no-cache";
                 response.Headers["X-Accel-Buffering"] = "no";
-                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+                // A revoked or expired key ends the streams it opened, with an 'error' event saying so.
+                var keyLifetime = http.User.FindFirst(Access.KeyClaim)?.Value is { } keyId ? access.Users.KeyLifetime(keyId) : CancellationToken.None;
+                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping, keyLifetime);
                 var token = stopping.Token;
                 var consumer = q.Subscribe(window);
                 try
@@ -91,6 +100,12 @@ internal static class EventStreamEndpoints
                         await response.Body.FlushAsync(CancellationToken.None);
                     }
                 }
+                catch (OperationCanceledException) when (keyLifetime.IsCancellationRequested && !http.RequestAborted.IsCancellationRequested)
+                {
+                    await WriteEventAsync(response, "error", null, "{\"reason\":\"key-revoked\",\"detail\":\"The API key that opened this stream was revoked or expired.\"}",
+                        CancellationToken.None);
+                    await response.Body.FlushAsync(CancellationToken.None);
+                }
                 catch (OperationCanceledException)
                 {
                     // Client gone or server stopping: the subscription is cancelled below.
@@ -108,10 +123,12 @@ internal static class EventStreamEndpoints
             .WithTags("Consuming")
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
-                             "'cancelled' when the queue is deleted; a comment every 15 s. ackMode=manual (default): ack over POST …/ack, at most " +
+                             "'cancelled' when the queue is deleted, 'error' when the key that opened the stream is revoked or expires; a comment " +
+                             "every 15 s. Browsers authenticate with ?ticket= (CreateTicket). ackMode=manual (default): ack over POST …/ack, at most " +
                              "'prefetch' (1–10000, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked.")
+            .Requires(Permission.Read, "queue")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     private static async Task WriteEventAsync(HttpResponse response, string name, string? id, string data, CancellationToken token)

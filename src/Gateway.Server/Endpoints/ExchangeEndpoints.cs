@@ -3,6 +3,7 @@ using Gateway.Broker.Exchanges;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Endpoints;
@@ -18,6 +19,7 @@ internal static class ExchangeEndpoints
                 var v = broker.RequireVhost(vhost);
                 return TypedResults.Ok(v.ListExchanges().Select(x => ToInfo(v, x)).ToList());
             })
+            .RequiresVhostAccess()
             .WithName("ListExchanges").WithSummary("List exchanges").ProducesProblem(StatusCodes.Status404NotFound);
 
         exchanges.MapGet("/{exchange}", Results<Ok<ExchangeInfo>, ProblemHttpResult> (string vhost, string exchange, MessageBroker broker) =>
@@ -27,6 +29,7 @@ internal static class ExchangeEndpoints
                     ? TypedResults.Ok(ToInfo(v, x))
                     : Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'.");
             })
+            .RequiresVhostAccess()
             .WithName("GetExchange").WithSummary("Read an exchange").ProducesProblem(StatusCodes.Status404NotFound);
 
         exchanges.MapPut("/{exchange}", Results<Created<ExchangeInfo>, Ok<ExchangeInfo>> (string vhost, string exchange, ExchangeDeclareRequest request, MessageBroker broker) =>
@@ -41,6 +44,7 @@ internal static class ExchangeEndpoints
                     : TypedResults.Ok(info);
             })
             .Validate<ExchangeDeclareRequest>()
+            .Requires(Permission.Configure, "exchange")
             .WithName("DeclareExchange").WithSummary("Declare an exchange (idempotent)")
             .WithDescription("201 when created; 200 when an equivalent exchange exists; 409 when one exists with a different definition " +
                              "(nothing changes); 403 for new names starting with 'amq.' and for the default exchange.")
@@ -51,6 +55,7 @@ internal static class ExchangeEndpoints
                 broker.RequireVhost(vhost).DeleteExchange(MessageMapping.ExchangeName(exchange), ifUnused ?? false);
                 return TypedResults.NoContent();
             })
+            .Requires(Permission.Configure, "exchange")
             .WithName("DeleteExchange").WithSummary("Delete an exchange and its bindings")
             .WithDescription("With ifUnused=true, refuses (409) while the exchange is the source of any binding.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);

@@ -8,6 +8,7 @@ using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Gateway.Server.Validation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
@@ -30,8 +31,9 @@ internal static class PublishEndpoints
 
         hotPublish.MapPost("/publish",
                 async Task<Results<Ok<PublishResult>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
+                MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access) =>
             {
+                if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
                 var request = await JsonBody.ReadAsync(http, PublishType ??= JsonBody.TypeInfo<PublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
@@ -56,8 +58,9 @@ internal static class PublishEndpoints
 
         hotPublish.MapPost("/publish/batch",
                 async Task<Results<Ok<BatchPublishResponse>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
+                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access) =>
             {
+                if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
                 var request = await JsonBody.ReadAsync(http, BatchType ??= JsonBody.TypeInfo<BatchPublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
@@ -131,6 +134,7 @@ internal static class PublishEndpoints
                 return TypedResults.Ok(ToResult(outcome, mandatory == true));
             })
             .Accepts<byte[]>("application/octet-stream", "*/*")
+            .Requires(Permission.Write, "exchange")
             .WithName("PublishRaw").WithSummary("Publish a raw body as the payload")
             .WithDescription("The body is the payload, byte for byte. Content-Type and Content-Encoding become the message's; other properties come " +
                              "from Amqp-Delivery-Mode, Amqp-Priority, Amqp-Correlation-Id, Amqp-Reply-To, Amqp-Expiration, Amqp-Message-Id, " +

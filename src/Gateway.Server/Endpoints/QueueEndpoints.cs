@@ -3,6 +3,7 @@ using Gateway.Broker.Queues;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Endpoints;
@@ -15,10 +16,12 @@ internal static class QueueEndpoints
 
         queues.MapGet("", (string vhost, MessageBroker broker) =>
                 TypedResults.Ok(broker.RequireVhost(vhost).ListQueues().Select(ToInfo).ToList()))
+            .RequiresVhostAccess()
             .WithName("ListQueues").WithSummary("List queues with their counts").ProducesProblem(StatusCodes.Status404NotFound);
 
         queues.MapGet("/{queue}", Results<Ok<QueueInfo>, ProblemHttpResult> (string vhost, string queue, MessageBroker broker) =>
                 broker.RequireVhost(vhost).GetQueue(queue) is { } q ? TypedResults.Ok(ToInfo(q)) : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
+            .RequiresVhostAccess()
             .WithName("GetQueue").WithSummary("Read a queue with its counts").ProducesProblem(StatusCodes.Status404NotFound);
 
         queues.MapPut("/{queue}", Results<Created<QueueInfo>, Ok<QueueInfo>> (string vhost, string queue, QueueDeclareRequest? request, MessageBroker broker) =>
@@ -30,13 +33,16 @@ internal static class QueueEndpoints
                     : TypedResults.Ok(ToInfo(q));
             })
             .Validate<QueueDeclareRequest>()
+            .Requires(Permission.Configure, "queue")
             .WithName("DeclareQueue").WithSummary("Declare a queue (idempotent)")
             .WithDescription("The body is optional (defaults: durable, not exclusive, not auto-delete). 201 when created; 200 when an " +
                              "equivalent queue exists; 409 when one exists with a different definition (nothing changes); 403 for names starting with 'amq.'.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        queues.MapPost("", (string vhost, QueueDeclareRequest? request, MessageBroker broker) =>
+        queues.MapPost("", Results<Created<QueueInfo>, ProblemHttpResult> (string vhost, QueueDeclareRequest? request, MessageBroker broker, HttpContext http, Access access) =>
             {
+                // The name is chosen by the server: configure permission on the amq.gen- prefix it uses.
+                if (access.Check(http, vhost, Permission.Configure, "amq.gen-") is { } denied) return denied;
                 var q = broker.RequireVhost(vhost).DeclareServerNamedQueue(ToDefinition("", request ?? new QueueDeclareRequest()));
                 return TypedResults.Created(Location(vhost, q.Name), ToInfo(q));
             })
@@ -49,6 +55,7 @@ internal static class QueueEndpoints
                 broker.RequireVhost(vhost).DeleteQueue(queue, ifUnused ?? false, ifEmpty ?? false);
                 return TypedResults.NoContent();
             })
+            .Requires(Permission.Configure, "queue")
             .WithName("DeleteQueue").WithSummary("Delete a queue with its messages and bindings")
             .WithDescription("ifUnused=true refuses (409) while it has consumers; ifEmpty=true refuses (409) while it has ready messages.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
@@ -57,6 +64,7 @@ internal static class QueueEndpoints
                 broker.RequireVhost(vhost).GetQueue(queue) is { } q
                     ? TypedResults.Ok(new PurgeResult { Purged = await q.PurgeAsync() })
                     : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
+            .Requires(Permission.Read, "queue")
             .WithName("PurgeQueue").WithSummary("Purge a queue's ready messages")
             .WithDescription("Unacknowledged deliveries are not purged: they stay with their consumers.")
             .ProducesProblem(StatusCodes.Status404NotFound);

@@ -2,6 +2,8 @@ using FluentValidation;
 using Gateway.Broker;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using System.Net.WebSockets;
+using Gateway.Server.Security;
 using Gateway.Server.WebSockets;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -13,19 +15,32 @@ internal static class WebSocketEndpoints
     public static void MapWebSocketEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/vhosts/{vhost}/ws", async (string vhost, HttpContext http, MessageBroker broker, IValidator<PublishRequest> validator,
-                IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits) =>
+                IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, IOptions<AuthOptions> auth, Access access) =>
             {
+                if (OriginPolicy.Refusal(http, auth.Value) is { } refused) return refused;
                 var v = broker.RequireVhost(vhost);
                 if (!http.WebSockets.IsWebSocketRequest)
                     return (IResult)Problems.BadRequest("This endpoint speaks WebSocket (subprotocol gateway.v1.json): send an upgrade request.");
                 var protocol = http.WebSockets.WebSocketRequestedProtocols.Contains(SocketSession.SubProtocol) ? SocketSession.SubProtocol : null;
                 using var socket = await http.WebSockets.AcceptWebSocketAsync(protocol);
-                await new SocketSession(socket, v, validator, json.Value.SerializerOptions, limits.Value).RunAsync(http.RequestAborted);
+                var user = http.User;
+                var session = new SocketSession(socket, v, validator, json.Value.SerializerOptions, limits.Value)
+                {
+                    Authorize = (permission, resource) => access.Denial(user, vhost, permission, resource),
+                };
+                // A revoked or expired key ends the sockets it opened, not only its next request.
+                using var revoked = user.FindFirst(Access.KeyClaim)?.Value is { } keyId
+                    ? access.Users.KeyLifetime(keyId).Register(() => _ = session.CloseAsync(WebSocketCloseStatus.PolicyViolation, "The API key was revoked or expired."))
+                    : default;
+                await session.RunAsync(http.RequestAborted);
                 return Results.Empty;
             })
             .WithTags("Consuming")
+            .RequiresVhostAccess()
             .WithName("OpenWebSocket").WithSummary("Open a WebSocket (subprotocol gateway.v1.json) for subscriptions, acks and publishes")
-            .WithDescription("The protocol is documented in openapi/asyncapi.yaml and docs/websocket-protocol.md. A request without an upgrade answers 400.")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .WithDescription("The protocol is documented in openapi/asyncapi.yaml and docs/websocket-protocol.md. A request without an upgrade answers 400. " +
+                             "Browsers authenticate with ?ticket= (CreateTicket); an Origin other than the server's own or Gateway:Auth:AllowedOrigins answers 403. " +
+                             "The socket closes with 1008 when the key that opened it is revoked or expires.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
     }
 }

@@ -167,3 +167,26 @@ internal sealed class BindingRequestValidator : AbstractValidator<BindingRequest
             .WithMessage((_, k) => $"'routingKey' {Names.ValidateRoutingKey(k)}.");
     }
 }
+
+internal sealed class UserRequestValidator : AbstractValidator<UserRequest>
+{
+    public UserRequestValidator() =>
+        RuleFor(r => r.Tags).Must(t => t.Count <= 8 && t.All(tag => !string.IsNullOrEmpty(tag)))
+            .WithMessage("'tags' must hold at most 8 non-empty tags.");
+}
+
+internal sealed class KeyRequestValidator : AbstractValidator<KeyRequest>
+{
+    public KeyRequestValidator() =>
+        RuleFor(r => r.Description).MaximumLength(255).WithMessage("'description' must be at most 255 characters.");
+}
+
+internal sealed class PermissionRequestValidator : AbstractValidator<PermissionRequest>
+{
+    public PermissionRequestValidator()
+    {
+        RuleFor(r => r.Configure).NotNull().MaximumLength(1024).WithMessage("'configure' must be a regular expression of at most 1024 characters.");
+        RuleFor(r => r.Write).NotNull().MaximumLength(1024).WithMessage("'write' must be a regular expression of at most 1024 characters.");
+        RuleFor(r => r.Read).NotNull().MaximumLength(1024).WithMessage("'read' must be a regular expression of at most 1024 characters.");
+    }
+}

@@ -45,6 +45,36 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     }
 
     private readonly SemaphoreSlim _send = new(1, 1);
+
+    /// <summary>
+    /// Null when the user may do the operation on the resource, else why not (subscribe: read on the queue; publish:
+    /// write on the exchange). Allows everything by default (authentication off).
+    /// </summary>
+    public Func<Security.Permission, string, string?> Authorize { get; init; } = static (_, _) => null;
+
+    /// <summary>
+    /// Closes the socket from the server's side (e.g. 1008 when the key that opened it is revoked): the close frame
+    /// goes out after any frame being sent; the client's answer ends <see cref="RunAsync"/>, or the socket is aborted
+    /// if none comes within five seconds.
+    /// </summary>
+    public async Task CloseAsync(WebSocketCloseStatus status, string description)
+    {
+        await _send.WaitAsync();
+        try
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                await socket.CloseOutputAsync(status, description, CancellationToken.None);
+        }
+        catch (Exception e) when (e is WebSocketException or ObjectDisposedException)
+        {
+            // Already gone.
+        }
+        finally
+        {
+            _send.Release();
+        }
+        _ = Task.Delay(TimeSpan.FromSeconds(5)).ContinueWith(_ => socket.Abort(), TaskScheduler.Default);
+    }
     private readonly ArrayBufferWriter<byte> _frameBuffer = new(1024);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
@@ -77,7 +107,9 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                 switch (result.MessageType)
                 {
                     case WebSocketMessageType.Close:
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, aborted);
+                        // CloseReceived: the client closed first and awaits our answer; Closed: it answered our close (CloseAsync).
+                        if (socket.State == WebSocketState.CloseReceived)
+                            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, aborted);
                         return;
                     case WebSocketMessageType.Binary:
                         await ErrorAsync(null, StatusCodes.Status400BadRequest, "Frames are JSON text frames (gateway.v1.json); binary frames are not understood.");
@@ -150,6 +182,11 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         if (string.IsNullOrEmpty(frame.Queue))
         {
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'queue' must name the queue to subscribe to.");
+            return;
+        }
+        if (Authorize(Security.Permission.Read, frame.Queue) is { } denied)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
             return;
         }
         if (vhost.GetQueue(frame.Queue) is not { } queue)
@@ -324,6 +361,11 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
+        if (Authorize(Security.Permission.Write, exchange) is { } denied)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
+            return;
+        }
         var name = MessageMapping.ExchangeName(exchange);
         if (MessageMapping.ToMessage(name, request, limits.MaxMessageBytes) is not { } message)
         {

@@ -10,6 +10,9 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<ExchangeRow> Exchanges => Set<ExchangeRow>();
     public DbSet<QueueRow> Queues => Set<QueueRow>();
     public DbSet<BindingRow> Bindings => Set<BindingRow>();
+    public DbSet<UserRow> Users => Set<UserRow>();
+    public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
+    public DbSet<PermissionRow> Permissions => Set<PermissionRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -34,7 +37,55 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             e.ToTable("bindings");
             e.HasKey(b => new { b.Vhost, b.Id });
         });
+        model.Entity<UserRow>(e =>
+        {
+            e.ToTable("users");
+            e.HasKey(u => u.Name);
+        });
+        model.Entity<ApiKeyRow>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasKey(k => k.Id);
+            e.HasIndex(k => k.User);
+        });
+        model.Entity<PermissionRow>(e =>
+        {
+            e.ToTable("permissions");
+            e.HasKey(p => new { p.User, p.Vhost });
+        });
     }
+}
+
+public sealed class UserRow
+{
+    public required string Name { get; set; }
+    /// <summary>Comma-separated tags (administrator, management).</summary>
+    public required string Tags { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+/// <summary>An API key: only the SHA-256 of its secret is stored.</summary>
+public sealed class ApiKeyRow
+{
+    /// <summary>The key's public id (also the start of the key).</summary>
+    public required string Id { get; set; }
+    public required string User { get; set; }
+    public required byte[] SecretHash { get; set; }
+    public string? Description { get; set; }
+    /// <summary>Unix milliseconds.</summary>
+    public long CreatedAt { get; set; }
+    public long? ExpiresAt { get; set; }
+    public long? RevokedAt { get; set; }
+}
+
+/// <summary>A user's permissions in a vhost: regular expressions over resource names, as RabbitMQ's.</summary>
+public sealed class PermissionRow
+{
+    public required string User { get; set; }
+    public required string Vhost { get; set; }
+    public required string Configure { get; set; }
+    public required string Write { get; set; }
+    public required string Read { get; set; }
 }
 
 public sealed class VhostRow

@@ -1,0 +1,80 @@
+using System.Security.Claims;
+using Gateway.Broker;
+using Gateway.Server.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Security;
+
+/// <summary>
+/// The authorization checks of every operation, with RabbitMQ's mapping: declare/delete = configure on the resource;
+/// publish = write on the exchange; bind = write on the destination and read on the source exchange; get, consume,
+/// ack and purge = read on the queue; anything else in a vhost needs access to it (a permission entry); users,
+/// vhosts, permissions and definitions need the <c>administrator</c> tag. With authentication off everything is allowed.
+/// </summary>
+public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
+{
+    public const string KeyClaim = "gateway:key";
+    public const string Administrator = "administrator";
+    public const string Management = "management";
+
+    /// <summary>False when authentication is off (local development).</summary>
+    public bool Enabled { get; } = options.Value.Enabled;
+
+    public UserDirectory Users => users;
+
+    /// <summary>The signed-in user's name (null when authentication is off).</summary>
+    public static string? UserOf(ClaimsPrincipal principal) => principal.Identity?.IsAuthenticated == true ? principal.Identity.Name : null;
+
+    /// <summary>Null when allowed, else the reason.</summary>
+    public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) =>
+        !Enabled ? null : UserOf(principal) is { } user ? users.Check(user, vhost, permission, resource) : "Not signed in.";
+
+    public ProblemHttpResult? Check(HttpContext http, string vhost, Permission permission, string resource) =>
+        Denial(http.User, vhost, permission, resource) is { } denied ? Problems.Forbidden(denied) : null;
+
+    public bool CanAccess(ClaimsPrincipal principal, string vhost) =>
+        !Enabled || (UserOf(principal) is { } user && (users.CanAccess(user, vhost) || users.HasTag(user, Administrator)));
+
+    public ProblemHttpResult? CheckVhost(HttpContext http, string vhost) =>
+        CanAccess(http.User, vhost) ? null : Problems.Forbidden($"User '{UserOf(http.User)}' has no access to vhost '{vhost}'.");
+
+    public bool HasTag(ClaimsPrincipal principal, params string[] tags) =>
+        !Enabled || (UserOf(principal) is { } user && tags.Any(t => users.HasTag(user, t)));
+
+    public ProblemHttpResult? CheckTag(HttpContext http, params string[] tags) =>
+        HasTag(http.User, tags) ? null : Problems.Forbidden($"This needs a user tagged {string.Join(" or ", tags)}; '{UserOf(http.User)}' is not.");
+}
+
+/// <summary>Endpoint conventions that attach the checks as filters.</summary>
+internal static class AccessConventions
+{
+    /// <summary>Needs <paramref name="permission"/> on the resource named by route value <paramref name="routeValue"/>.</summary>
+    public static TBuilder Requires<TBuilder>(this TBuilder builder, Permission permission, string routeValue) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            var access = http.RequestServices.GetRequiredService<Access>();
+            if (!access.Enabled) return await next(context);
+            var vhost = http.Request.RouteValues["vhost"] as string ?? "";
+            var resource = http.Request.RouteValues[routeValue] as string ?? "";
+            return access.Check(http, vhost, permission, resource) ?? await next(context);
+        });
+
+    /// <summary>Needs access to the route's vhost.</summary>
+    public static TBuilder RequiresVhostAccess<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            var access = http.RequestServices.GetRequiredService<Access>();
+            return access.CheckVhost(http, http.Request.RouteValues["vhost"] as string ?? "") ?? await next(context);
+        });
+
+    /// <summary>Needs one of the user tags.</summary>
+    public static TBuilder RequiresTag<TBuilder>(this TBuilder builder, params string[] tags) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            return http.RequestServices.GetRequiredService<Access>().CheckTag(http, tags) ?? await next(context);
+        });
+}

@@ -1,0 +1,50 @@
+using Gateway.Broker;
+using Gateway.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Security;
+
+/// <summary>
+/// First start with an empty user table: creates the administrator (tag <c>administrator</c>, all permissions in
+/// the default vhost) with the configured key (<c>Gateway:Auth:BootstrapKey</c>), or with a generated one that is
+/// printed once to the console and written to <c>bootstrap-admin.key</c> in the data folder, readable by the owner only.
+/// </summary>
+internal static partial class Bootstrap
+{
+    public const string KeyFileName = "bootstrap-admin.key";
+
+    public static void Run(UserDirectory users, AuthOptions auth, StorageOptions storage, ILogger logger)
+    {
+        if (!auth.Enabled) LogAuthenticationOff(logger);
+        if (!users.IsEmpty) return;
+        var name = auth.BootstrapUser;
+        users.PutUser(name, [Access.Administrator]);
+        users.SetPermission(name, MessageBroker.DefaultVhost, ".*", ".*", ".*");
+        if (auth.BootstrapKey is { Length: > 0 } configured)
+        {
+            users.AddKnownKey(name, configured, "bootstrap key from configuration");
+            LogBootstrapConfigured(logger, name);
+            return;
+        }
+        var (info, text) = users.CreateKey(name, "bootstrap key (generated at first start)", null);
+        var path = Path.Combine(storage.DataPath, KeyFileName);
+        File.WriteAllText(path, text + Environment.NewLine);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // Printed directly, once, so that it reaches the terminal whatever the log format; never logged.
+        Console.WriteLine();
+        Console.WriteLine($"  Gateway created the administrator '{name}'. Its API key (shown once; also in {path}):");
+        Console.WriteLine($"    {text}");
+        Console.WriteLine("  Use it as: curl -H \"Authorization: Bearer $(cat " + path + ")\" http://127.0.0.1:8080/api/vhosts");
+        Console.WriteLine();
+        LogBootstrapGenerated(logger, name, info.Id, path);
+    }
+
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Authentication is OFF (Gateway:Auth:Enabled=false): anyone who can reach the server can do anything. For local development only.")]
+    private static partial void LogAuthenticationOff(ILogger logger);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Created the administrator '{User}' with the key from Gateway:Auth:BootstrapKey")]
+    private static partial void LogBootstrapConfigured(ILogger logger, string user);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Created the administrator '{User}' with a generated key (id {KeyId}), written to {Path}")]
+    private static partial void LogBootstrapGenerated(ILogger logger, string user, string keyId, string path);
+}

@@ -1,0 +1,326 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Gateway.Broker;
+using Gateway.Storage;
+using Gateway.Storage.Topology;
+
+namespace Gateway.Server.Security;
+
+/// <summary>What an operation needs on a resource, as RabbitMQ's permissions.</summary>
+public enum Permission
+{
+    /// <summary>Declare and delete.</summary>
+    Configure,
+    /// <summary>Publish to an exchange; bind to a queue or exchange (as destination).</summary>
+    Write,
+    /// <summary>Get, consume and purge a queue; bind from an exchange (as source).</summary>
+    Read,
+}
+
+/// <summary>A user as the API shows it.</summary>
+public sealed record UserInfo(string Name, IReadOnlyList<string> Tags, DateTimeOffset CreatedAt);
+
+/// <summary>An API key as the API lists it: never its secret.</summary>
+public sealed record KeyInfo(string Id, string User, string? Description, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
+
+/// <summary>A user's permissions in one vhost.</summary>
+public sealed record PermissionInfo(string User, string Vhost, string Configure, string Write, string Read);
+
+/// <summary>
+/// Users, API keys and vhost permissions: held in memory for the per-request checks, written through to the store.
+/// Authorization follows RabbitMQ: per vhost, three regular expressions (configure, write, read) matched against
+/// resource names (unanchored, as RabbitMQ's; the empty expression matches nothing); user tags
+/// <c>administrator</c> (manages users, vhosts, permissions, definitions) and <c>management</c> (overview, metrics).
+/// Revoking a key (or deleting its user) ends the sockets and streams it opened, through <see cref="KeyLifetime"/>.
+/// </summary>
+public sealed class UserDirectory
+{
+    /// <summary>Tags RabbitMQ knows; only the first two mean something here.</summary>
+    public static readonly IReadOnlyList<string> KnownTags = ["administrator", "management", "monitoring", "policymaker"];
+
+    private sealed record User(string Name, string[] Tags, long CreatedAt);
+    private sealed record Key(string Id, string User, byte[] Hash, string? Description, long CreatedAt, long? ExpiresAt, long? RevokedAt);
+    private sealed record Grant(string Configure, string Write, string Read, Regex? ConfigureRegex, Regex? WriteRegex, Regex? ReadRegex);
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, User> _users = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Key> _keys = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string User, string Vhost), Grant> _grants = new();
+    private readonly ConcurrentDictionary<string, (string User, string KeyId, long? ExpiresAt)> _verified = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _lifetimes = new(StringComparer.Ordinal);
+    private readonly SqliteStore? _store;
+    private readonly TimeProvider _time;
+
+    /// <param name="store">Where users live; null keeps them in memory (document generation).</param>
+    /// <param name="time">The clock (key expiry).</param>
+    public UserDirectory(SqliteStore? store, TimeProvider time)
+    {
+        _store = store;
+        _time = time;
+        if (store is null) return;
+        var (users, keys, grants) = store.Read(db => (db.Users.ToList(), db.ApiKeys.ToList(), db.Permissions.ToList()));
+        foreach (var u in users) _users[u.Name] = new User(u.Name, SplitTags(u.Tags), u.CreatedAt);
+        foreach (var k in keys) _keys[k.Id] = new Key(k.Id, k.User, k.SecretHash, k.Description, k.CreatedAt, k.ExpiresAt, k.RevokedAt);
+        foreach (var p in grants) _grants[(p.User, p.Vhost)] = Compile(p.Configure, p.Write, p.Read);
+    }
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>True when no user exists yet (first start).</summary>
+    public bool IsEmpty { get { lock (_lock) return _users.Count == 0; } }
+
+    // ---------------------------------------------------------------- authentication
+
+    /// <summary>The user and key id a presented key belongs to, or null when it is unknown, revoked or expired.</summary>
+    public (string User, string KeyId)? Authenticate(string presented)
+    {
+        var now = Now;
+        if (_verified.TryGetValue(presented, out var known) && (known.ExpiresAt is null || known.ExpiresAt > now)) return (known.User, known.KeyId);
+        var (id, secret) = ApiKey.Identify(presented);
+        Key? key;
+        lock (_lock) key = _keys.GetValueOrDefault(id);
+        if (key is null || key.RevokedAt is not null || key.ExpiresAt <= now || !ApiKey.Matches(secret, key.Hash)) return null;
+        if (_verified.Count > 10_000) _verified.Clear(); // bounded: a flood of distinct valid keys only costs hashing
+        _verified[presented] = (key.User, key.Id, key.ExpiresAt);
+        return (key.User, key.Id);
+    }
+
+    /// <summary>
+    /// Cancelled when the key is revoked, expires or its user is deleted: sockets and streams opened with it end then.
+    /// </summary>
+    public CancellationToken KeyLifetime(string keyId)
+    {
+        var source = _lifetimes.GetOrAdd(keyId, id =>
+        {
+            var cts = new CancellationTokenSource();
+            long? expires;
+            lock (_lock) expires = _keys.GetValueOrDefault(id)?.ExpiresAt;
+            if (expires is { } at) cts.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(0, at - Now)));
+            return cts;
+        });
+        return source.Token;
+    }
+
+    private void EndKey(string keyId)
+    {
+        _verified.Clear();
+        if (_lifetimes.TryRemove(keyId, out var cts))
+        {
+            cts.Cancel();
+            cts.Dispose();
+        }
+    }
+
+    // ---------------------------------------------------------------- authorization
+
+    /// <summary>Whether the user carries a tag.</summary>
+    public bool HasTag(string user, string tag)
+    {
+        lock (_lock) return _users.TryGetValue(user, out var u) && u.Tags.Contains(tag);
+    }
+
+    /// <summary>Whether the user has any permission entry in the vhost (RabbitMQ's vhost access).</summary>
+    public bool CanAccess(string user, string vhost)
+    {
+        lock (_lock) return _grants.ContainsKey((user, vhost));
+    }
+
+    /// <summary>Null when allowed; else why not (for the 403 detail).</summary>
+    public string? Check(string user, string vhost, Permission permission, string resource)
+    {
+        Grant? grant;
+        lock (_lock) grant = _grants.GetValueOrDefault((user, vhost));
+        if (grant is null) return $"User '{user}' has no access to vhost '{vhost}'.";
+        var regex = permission switch { Permission.Configure => grant.ConfigureRegex, Permission.Write => grant.WriteRegex, _ => grant.ReadRegex };
+        if (regex is not null && regex.IsMatch(resource)) return null;
+        return $"User '{user}' may not {permission.ToString().ToLowerInvariant()} '{resource}' in vhost '{vhost}' " +
+               $"({permission.ToString().ToLowerInvariant()} permission: '{permission switch { Permission.Configure => grant.Configure, Permission.Write => grant.Write, _ => grant.Read }}').";
+    }
+
+    // ---------------------------------------------------------------- users
+
+    public IReadOnlyList<UserInfo> ListUsers()
+    {
+        lock (_lock) return _users.Values.OrderBy(u => u.Name, StringComparer.Ordinal).Select(ToInfo).ToList();
+    }
+
+    public UserInfo? GetUser(string name)
+    {
+        lock (_lock) return _users.TryGetValue(name, out var u) ? ToInfo(u) : null;
+    }
+
+    private static UserInfo ToInfo(User u) => new(u.Name, u.Tags, DateTimeOffset.FromUnixTimeMilliseconds(u.CreatedAt));
+
+    /// <summary>Creates or updates a user's tags; true when created.</summary>
+    public bool PutUser(string name, IReadOnlyList<string> tags)
+    {
+        lock (_lock)
+        {
+            var created = !_users.TryGetValue(name, out var existing);
+            var user = new User(name, [.. tags.Distinct().Order(StringComparer.Ordinal)], existing?.CreatedAt ?? Now);
+            _store?.Write(db =>
+            {
+                if (db.Users.Find(name) is { } row) row.Tags = string.Join(',', user.Tags);
+                else db.Users.Add(new UserRow { Name = name, Tags = string.Join(',', user.Tags), CreatedAt = user.CreatedAt });
+            });
+            _users[name] = user;
+            return created;
+        }
+    }
+
+    /// <summary>Deletes a user with their keys and permissions; their sockets and streams end.</summary>
+    public bool DeleteUser(string name)
+    {
+        List<string> keys;
+        lock (_lock)
+        {
+            if (!_users.ContainsKey(name)) return false;
+            _store?.Write(db =>
+            {
+                db.ApiKeys.RemoveRange(db.ApiKeys.Where(k => k.User == name));
+                db.Permissions.RemoveRange(db.Permissions.Where(p => p.User == name));
+                db.Users.Remove(db.Users.Find(name)!);
+            });
+            _users.Remove(name);
+            keys = _keys.Values.Where(k => k.User == name).Select(k => k.Id).ToList();
+            foreach (var id in keys) _keys.Remove(id);
+            foreach (var grant in _grants.Keys.Where(g => g.User == name).ToList()) _grants.Remove(grant);
+        }
+        foreach (var id in keys) EndKey(id);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- keys
+
+    /// <summary>Creates a key for a user; the text is shown once and never stored.</summary>
+    public (KeyInfo Key, string Text) CreateKey(string user, string? description, DateTimeOffset? expiresAt) =>
+        AddKey(user, description, expiresAt, ApiKey.Generate());
+
+    /// <summary>Registers a key whose text was given (the configured bootstrap key).</summary>
+    public KeyInfo AddKnownKey(string user, string text, string description)
+    {
+        var (id, secret) = ApiKey.Identify(text);
+        return AddKey(user, description, null, (id, text, ApiKey.Hash(secret))).Key;
+    }
+
+    private (KeyInfo Key, string Text) AddKey(string user, string? description, DateTimeOffset? expiresAt, (string Id, string Text, byte[] Hash) generated)
+    {
+        lock (_lock)
+        {
+            if (!_users.ContainsKey(user)) throw new BrokerException(BrokerError.NotFound, $"No user '{user}'.");
+            if (_keys.ContainsKey(generated.Id)) throw new BrokerException(BrokerError.PreconditionFailed, "That key exists already.");
+            var key = new Key(generated.Id, user, generated.Hash, description, Now, expiresAt?.ToUnixTimeMilliseconds(), null);
+            _store?.Write(db => db.ApiKeys.Add(new ApiKeyRow
+            {
+                Id = key.Id, User = user, SecretHash = key.Hash, Description = description, CreatedAt = key.CreatedAt, ExpiresAt = key.ExpiresAt,
+            }));
+            _keys[key.Id] = key;
+            return (ToInfo(key), generated.Text);
+        }
+    }
+
+    public IReadOnlyList<KeyInfo> ListKeys(string user)
+    {
+        lock (_lock) return _keys.Values.Where(k => k.User == user).OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).Select(ToInfo).ToList();
+    }
+
+    /// <summary>Revokes a key: requests with it answer 401 at once, its sockets close with 1008, its streams end.</summary>
+    public bool RevokeKey(string user, string id)
+    {
+        lock (_lock)
+        {
+            if (!_keys.TryGetValue(id, out var key) || key.User != user) return false;
+            if (key.RevokedAt is null)
+            {
+                var revoked = key with { RevokedAt = Now };
+                _store?.Write(db => db.ApiKeys.Find(id)!.RevokedAt = revoked.RevokedAt);
+                _keys[id] = revoked;
+            }
+        }
+        EndKey(id);
+        return true;
+    }
+
+    private static KeyInfo ToInfo(Key k) => new(k.Id, k.User, k.Description, DateTimeOffset.FromUnixTimeMilliseconds(k.CreatedAt),
+        k.ExpiresAt is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, k.RevokedAt is { } r ? DateTimeOffset.FromUnixTimeMilliseconds(r) : null);
+
+    // ---------------------------------------------------------------- permissions
+
+    public IReadOnlyList<PermissionInfo> ListPermissions(string? vhost = null, string? user = null)
+    {
+        lock (_lock)
+            return _grants.Where(g => (vhost is null || g.Key.Vhost == vhost) && (user is null || g.Key.User == user))
+                .OrderBy(g => g.Key.Vhost, StringComparer.Ordinal).ThenBy(g => g.Key.User, StringComparer.Ordinal)
+                .Select(g => new PermissionInfo(g.Key.User, g.Key.Vhost, g.Value.Configure, g.Value.Write, g.Value.Read)).ToList();
+    }
+
+    /// <summary>Sets a user's permissions in a vhost; throws (invalid argument) naming an expression that does not compile.</summary>
+    public bool SetPermission(string user, string vhost, string configure, string write, string read)
+    {
+        var grant = Compile(configure, write, read);
+        lock (_lock)
+        {
+            if (!_users.ContainsKey(user)) throw new BrokerException(BrokerError.NotFound, $"No user '{user}'.");
+            var created = !_grants.ContainsKey((user, vhost));
+            _store?.Write(db =>
+            {
+                if (db.Permissions.Find(user, vhost) is { } row)
+                {
+                    row.Configure = configure;
+                    row.Write = write;
+                    row.Read = read;
+                }
+                else db.Permissions.Add(new PermissionRow { User = user, Vhost = vhost, Configure = configure, Write = write, Read = read });
+            });
+            _grants[(user, vhost)] = grant;
+            return created;
+        }
+    }
+
+    public bool DeletePermission(string user, string vhost)
+    {
+        lock (_lock)
+        {
+            if (!_grants.ContainsKey((user, vhost))) return false;
+            _store?.Write(db => db.Permissions.Remove(db.Permissions.Find(user, vhost)!));
+            _grants.Remove((user, vhost));
+            return true;
+        }
+    }
+
+    /// <summary>Drops every permission in a deleted vhost.</summary>
+    public void ForgetVhost(string vhost)
+    {
+        lock (_lock)
+        {
+            var gone = _grants.Keys.Where(g => g.Vhost == vhost).ToList();
+            if (gone.Count == 0) return;
+            _store?.Write(db => db.Permissions.RemoveRange(db.Permissions.Where(p => p.Vhost == vhost)));
+            foreach (var g in gone) _grants.Remove(g);
+        }
+    }
+
+    private static Grant Compile(string configure, string write, string read) =>
+        new(configure, write, read, Pattern("configure", configure), Pattern("write", write), Pattern("read", read));
+
+    // RabbitMQ matches unanchored; the empty expression matches nothing. Non-backtracking: a user's pattern cannot
+    // make a check take exponential time.
+    private static Regex? Pattern(string name, string pattern)
+    {
+        if (pattern.Length == 0) return null;
+        try
+        {
+            return new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+        catch (ArgumentException e)
+        {
+            throw new BrokerException(BrokerError.InvalidArgument, $"The {name} permission '{pattern}' is not a valid regular expression: {e.Message}");
+        }
+        catch (NotSupportedException e)
+        {
+            throw new BrokerException(BrokerError.InvalidArgument, $"The {name} permission '{pattern}' uses a construct that is not supported (no backreferences or lookarounds): {e.Message}");
+        }
+    }
+
+    private static string[] SplitTags(string tags) => tags.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
