@@ -13,6 +13,8 @@ public enum BrokerError
     InvalidArgument,
     /// <summary>The delivery's lease expired and the message went back to the queue; it may have gone to another consumer.</summary>
     LeaseExpired,
+    /// <summary>The queue is exclusive to another connection (AMQP 405 RESOURCE_LOCKED).</summary>
+    ResourceLocked,
 }
 
 /// <summary>A refused broker operation. Thrown only by topology and acknowledgement operations, never on the publish path.</summary>

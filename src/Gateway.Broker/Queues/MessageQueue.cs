@@ -107,6 +107,19 @@ public sealed class MessageQueue
 
     internal RouteTarget Target { get; }
 
+    /// <summary>The connection an exclusive queue belongs to (null for other queues).</summary>
+    public object? ExclusiveOwner { get; internal init; }
+
+    /// <summary>
+    /// Refuses a connection other than the owner of an exclusive queue (<see cref="BrokerError.ResourceLocked"/>):
+    /// consuming, getting, purging, deleting and binding are the owner's. Plain HTTP requests pass null.
+    /// </summary>
+    public void RequireAccess(object? connection)
+    {
+        if (ExclusiveOwner is not null && !ReferenceEquals(ExclusiveOwner, connection))
+            throw new BrokerException(BrokerError.ResourceLocked, $"Queue '{Name}' is exclusive to another connection.");
+    }
+
     // ---------------------------------------------------------------- enqueue and restore
 
     /// <summary>

@@ -329,30 +329,55 @@ public sealed class VirtualHost
     /// Declares a queue. The same definition again changes nothing; a different one under an existing name fails
     /// with <see cref="BrokerError.PreconditionFailed"/>; names starting with <c>amq.</c> are reserved.
     /// </summary>
-    public (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueue(QueueDefinition definition)
+    /// <remarks>
+    /// An exclusive queue belongs to the connection <paramref name="owner"/> that declares it: only it may use the queue
+    /// (others get <see cref="BrokerError.ResourceLocked"/>), and <see cref="DeleteExclusiveQueues"/> deletes it when the
+    /// connection closes. It lives no longer than its connection, so it is never stored, whatever its durable flag.
+    /// </remarks>
+    public (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueue(QueueDefinition definition, object? owner = null)
     {
         if (definition.Name.StartsWith("amq.", StringComparison.Ordinal))
             throw BrokerException.AccessRefused($"Queue names starting with 'amq.' are reserved; '{definition.Name}' cannot be declared.");
-        return DeclareQueueCore(definition, 0);
+        return DeclareQueueCore(definition, 0, owner);
     }
 
     /// <summary>Declares a queue with a server-chosen unique name (<c>amq.gen-</c> and 22 random characters).</summary>
-    public MessageQueue DeclareServerNamedQueue(QueueDefinition definition)
+    public MessageQueue DeclareServerNamedQueue(QueueDefinition definition, object? owner = null)
     {
         Span<byte> random = stackalloc byte[16];
         RandomNumberGenerator.Fill(random);
-        return DeclareQueueCore(definition with { Name = "amq.gen-" + Base64Url.EncodeToString(random) }, 0).Queue;
+        return DeclareQueueCore(definition with { Name = "amq.gen-" + Base64Url.EncodeToString(random) }, 0, owner).Queue;
     }
 
-    private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition, long durableId)
+    /// <summary>Deletes the exclusive queues of a connection that closed.</summary>
+    public void DeleteExclusiveQueues(object owner)
+    {
+        foreach (var queue in _snapshot.Queues.Values)
+        {
+            if (!ReferenceEquals(queue.ExclusiveOwner, owner)) continue;
+            try
+            {
+                DeleteQueue(queue.Name);
+            }
+            catch (BrokerException)
+            {
+                // Deleted meanwhile.
+            }
+        }
+    }
+
+    private (MessageQueue Queue, DeclareOutcome Outcome) DeclareQueueCore(QueueDefinition definition, long durableId, object? owner = null)
     {
         if (Names.Validate(definition.Name) is { } nameError) throw BrokerException.Invalid($"Queue name {nameError}.");
+        if (definition.Exclusive && owner is null)
+            throw BrokerException.Invalid($"Queue '{definition.Name}' is exclusive: exclusive queues belong to a connection and are declared over a WebSocket.");
         var arguments = QueueArguments.Parse(definition.Arguments);
         lock (_lock)
         {
             ThrowIfDeleted();
             if (_queues.TryGetValue(definition.Name, out var existing))
             {
+                existing.RequireAccess(owner);
                 if (existing.Definition.IsEquivalentTo(definition))
                 {
                     existing.Touch();
@@ -360,10 +385,13 @@ public sealed class VirtualHost
                 }
                 throw BrokerException.Precondition($"Queue '{definition.Name}' exists with a different definition (durable={existing.Definition.Durable}, exclusive={existing.Definition.Exclusive}, autoDelete={existing.Definition.AutoDelete}, arguments={HeaderValues.Canonical(existing.Definition.Arguments)}).");
             }
-            var journaled = definition.Durable && _store is not null;
+            var journaled = definition.Durable && !definition.Exclusive && _store is not null;
             if (journaled && durableId == 0) durableId = Random.Shared.NextInt64(1, long.MaxValue);
             if (journaled) Store([new TopologyChange.QueueDeclared(Name, definition, durableId)]);
-            var queue = new MessageQueue(this, definition, arguments, _leases, _timers, journaled ? _store!.Journal : null, durableId);
+            var queue = new MessageQueue(this, definition, arguments, _leases, _timers, journaled ? _store!.Journal : null, durableId)
+            {
+                ExclusiveOwner = definition.Exclusive ? owner : null,
+            };
             _queues[definition.Name] = queue;
             PublishSnapshot();
             return (queue, DeclareOutcome.Created);
@@ -509,7 +537,7 @@ public sealed class VirtualHost
     private bool IsDurable(Binding binding) =>
         _exchanges.TryGetValue(binding.Source, out var source) && source.Durable && binding.DestinationType switch
         {
-            BindingDestinationType.Queue => _queues.TryGetValue(binding.Destination, out var q) && q.Definition.Durable,
+            BindingDestinationType.Queue => _queues.TryGetValue(binding.Destination, out var q) && q.DurableId != 0,
             _ => _exchanges.TryGetValue(binding.Destination, out var x) && x.Durable,
         };
 

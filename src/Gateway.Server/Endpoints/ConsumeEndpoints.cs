@@ -94,8 +94,13 @@ internal static class ConsumeEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
     }
 
-    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue) =>
-        broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+    // An exclusive queue is its WebSocket connection's: plain HTTP requests get 409 resource-locked.
+    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue)
+    {
+        var q = broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+        q.RequireAccess(null);
+        return q;
+    }
 
     private static List<DeliveryTag> ParseTags(List<string> tags) =>
         tags.Select(t => DeliveryTag.TryParse(t, out var tag) ? tag : throw new BrokerException(BrokerError.InvalidArgument, $"'{t}' is not a delivery tag.")).ToList();

@@ -41,6 +41,7 @@ internal static class EventStreamEndpoints
                 }
                 var q = broker.RequireVhost(vhost).GetQueue(queue)
                         ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+                q.RequireAccess(null);
                 var auto = AckModes.Parse(ackMode) == AckMode.Auto;
                 var window = prefetch ?? 100;
                 if (window is < 1 or > 10_000) throw new BrokerException(BrokerError.InvalidArgument, "'prefetch' must be from 1 to 10000.");

@@ -52,7 +52,9 @@ internal static class QueueEndpoints
 
         queues.MapDelete("/{queue}", (string vhost, string queue, bool? ifUnused, bool? ifEmpty, MessageBroker broker) =>
             {
-                broker.RequireVhost(vhost).DeleteQueue(queue, ifUnused ?? false, ifEmpty ?? false);
+                var v = broker.RequireVhost(vhost);
+                v.GetQueue(queue)?.RequireAccess(null);
+                v.DeleteQueue(queue, ifUnused ?? false, ifEmpty ?? false);
                 return TypedResults.NoContent();
             })
             .Requires(Permission.Configure, "queue")
@@ -62,7 +64,7 @@ internal static class QueueEndpoints
 
         queues.MapDelete("/{queue}/messages", async Task<Results<Ok<PurgeResult>, ProblemHttpResult>> (string vhost, string queue, MessageBroker broker) =>
                 broker.RequireVhost(vhost).GetQueue(queue) is { } q
-                    ? TypedResults.Ok(new PurgeResult { Purged = await q.PurgeAsync() })
+                    ? TypedResults.Ok(new PurgeResult { Purged = await Owned(q).PurgeAsync() })
                     : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
             .Requires(Permission.Read, "queue")
             .WithName("PurgeQueue").WithSummary("Purge a queue's ready messages")
@@ -75,6 +77,13 @@ internal static class QueueEndpoints
 
     private static QueueDefinition ToDefinition(string name, QueueDeclareRequest r) =>
         new(name, r.Durable, r.Exclusive, r.AutoDelete, r.Arguments);
+
+    // An exclusive queue is its WebSocket connection's: plain HTTP requests get 409 resource-locked.
+    private static MessageQueue Owned(MessageQueue q)
+    {
+        q.RequireAccess(null);
+        return q;
+    }
 
     public static QueueInfo ToInfo(MessageQueue q)
     {

@@ -14,6 +14,7 @@ internal static class Problems
         BrokerError.AccessRefused => StatusCodes.Status403Forbidden,
         BrokerError.PreconditionFailed => StatusCodes.Status409Conflict,
         BrokerError.LeaseExpired => StatusCodes.Status410Gone,
+        BrokerError.ResourceLocked => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status400BadRequest,
     };
 
@@ -23,6 +24,7 @@ internal static class Problems
         BrokerError.AccessRefused => "access-refused",
         BrokerError.PreconditionFailed => "precondition-failed",
         BrokerError.LeaseExpired => "lease-expired",
+        BrokerError.ResourceLocked => "resource-locked",
         _ => "invalid-argument",
     };
 
