@@ -232,8 +232,13 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
 
     private async Task CancelAsync(ClientFrame frame)
     {
+        if (string.IsNullOrEmpty(frame.Id))
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'id' must name the subscription to cancel.");
+            return;
+        }
         Subscription? subscription;
-        lock (_lock) _subscriptions.TryGetValue(frame.Id ?? "", out subscription);
+        lock (_lock) _subscriptions.TryGetValue(frame.Id, out subscription);
         if (subscription is null)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No subscription '{frame.Id}' on this socket.");
