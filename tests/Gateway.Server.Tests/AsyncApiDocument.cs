@@ -9,13 +9,16 @@ using YamlDotNet.RepresentationModel;
 namespace Gateway.Server.Tests;
 
 /// <summary>
-/// openapi/asyncapi.yaml, read as a test reads it: its messages, their examples, and each message's payload schema
-/// compiled by a JSON Schema validator (JsonSchema.Net) with the document's component schemas as <c>$defs</c>.
+/// openapi/asyncapi.yaml, read as a test reads it: its messages, their examples, and the schema of each message's JSON
+/// compiled by a JSON Schema validator (JsonSchema.Net) with the document's component schemas as <c>$defs</c>. The JSON
+/// of a text message is its payload; that of a binary message (<c>binaryPublish</c>, <c>binaryDelivery</c>) is its
+/// header, described as the message's <c>headers</c>.
 /// </summary>
 internal sealed partial class AsyncApiDocument
 {
     private readonly Dictionary<string, JsonSchema> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, JsonSchema> _closed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _types = new(StringComparer.Ordinal);
 
     private AsyncApiDocument(JsonObject root)
     {
@@ -24,7 +27,8 @@ internal sealed partial class AsyncApiDocument
         RewriteRefs(schemas);
         foreach (var (name, message) in (JsonObject)root["components"]!["messages"]!)
         {
-            var schemaName = SchemaNameOf(message!);
+            var schemaName = JsonSchemaNameOf(message!);
+            _types[name] = schemas[schemaName]!["properties"]!["type"]!["const"]!.GetValue<string>();
             _open[name] = Compile(schemaName, schemas, closed: false);
             _closed[name] = Compile(schemaName, schemas, closed: true);
         }
@@ -33,8 +37,11 @@ internal sealed partial class AsyncApiDocument
     /// <summary>The whole document as JSON.</summary>
     public JsonObject Root { get; }
 
-    /// <summary>The names of <c>components.messages</c> (each equal to the frame <c>type</c> it describes).</summary>
+    /// <summary>The names of <c>components.messages</c>.</summary>
     public IEnumerable<string> MessageNames => _open.Keys;
+
+    /// <summary>The <c>type</c> the JSON of message <paramref name="message"/> carries (<c>publish</c> for <c>binaryPublish</c>).</summary>
+    public string TypeOf(string message) => _types[message];
 
     public static AsyncApiDocument Load() => new(ToJson(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "openapi", "asyncapi.yaml"))));
 
@@ -53,18 +60,22 @@ internal sealed partial class AsyncApiDocument
                ?? ["invalid"];
     }
 
-    /// <summary>Asserts that <paramref name="frame"/> is valid for the message named by its <c>type</c>.</summary>
-    public void AssertValid(JsonElement frame, bool closed)
+    /// <summary>
+    /// Asserts that <paramref name="frame"/> is valid for message <paramref name="message"/> (when null, the text
+    /// message named by the frame's <c>type</c>).
+    /// </summary>
+    public void AssertValid(JsonElement frame, bool closed, string? message = null)
     {
-        var type = frame.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(no type)";
-        var errors = Errors(type, frame, closed);
-        Assert.True(errors.Count == 0, $"The '{type}' frame {frame.GetRawText()} disagrees with openapi/asyncapi.yaml:{Environment.NewLine}" +
+        message ??= frame.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(no type)";
+        var errors = Errors(message, frame, closed);
+        Assert.True(errors.Count == 0, $"The '{message}' frame {frame.GetRawText()} disagrees with openapi/asyncapi.yaml:{Environment.NewLine}" +
                                        string.Join(Environment.NewLine, errors));
     }
 
-    private static string SchemaNameOf(JsonNode message)
+    private static string JsonSchemaNameOf(JsonNode message)
     {
-        var reference = message["payload"]?["$ref"]?.GetValue<string>() ?? throw new InvalidDataException($"Message {message.ToJsonString()} has no payload $ref.");
+        var json = message["headers"] ?? message["payload"];
+        var reference = json?["$ref"]?.GetValue<string>() ?? throw new InvalidDataException($"Message {message.ToJsonString()} has no schema $ref.");
         const string prefix = "#/components/schemas/";
         Assert.StartsWith(prefix, reference);
         return reference[prefix.Length..];

@@ -32,8 +32,9 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
             if (examples is null || examples.Count == 0) problems.Add($"{name}: no example");
             foreach (var example in examples ?? [])
             {
-                var payload = JsonSerializer.SerializeToElement(example!["payload"]);
-                if (payload.Type() != name) problems.Add($"{name}: example {payload.GetRawText()} has another type");
+                // A binary message's JSON is its header; a text message's is its payload.
+                var payload = JsonSerializer.SerializeToElement(message["headers"] is null ? example!["payload"] : example!["headers"]);
+                if (payload.Type() != Document.TypeOf(name)) problems.Add($"{name}: example {payload.GetRawText()} has another type");
                 problems.AddRange(Document.Errors(name, payload, closed: true).Select(e => $"{name}: example {payload.GetRawText()}: {e}"));
             }
         }
@@ -97,13 +98,18 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
         seen.Add(await socket.RequestAsync(new { type = "cancel", id = "s" }));
         await socket.SendTextAsync("not json");
         seen.Add(await socket.ReceiveAsync());
-        await Answer(new { type = "subscribe", id = "gone", queue = "q" });
+        await _client.PublishToQueueAsync(vhost, "q", "raw");
+        await Answer(new { type = "subscribe", id = "gone", queue = "q", payloadFormat = "binary" });
+        var binary = await socket.ReceiveMessageAsync();
+        Assert.NotNull(binary.Payload);
+        await socket.AckAsync(binary.Frame);
         await _client.SendOkAsync(HttpMethod.Delete, Urls.Queue(vhost, "q"), body: null, HttpStatusCode.NoContent);
         seen.Add(await socket.ExpectAsync("cancelled"));
 
         foreach (var frame in seen) Document.AssertValid(frame, closed: true);
+        Document.AssertValid(binary.Frame, closed: true, message: "binaryDelivery");
         Assert.Equal(OperationMessages("receiveFromGateway").Order(StringComparer.Ordinal),
-            seen.Select(f => f.Type()!).Distinct().Order(StringComparer.Ordinal));
+            seen.Select(f => f.Type()!).Append("binaryDelivery").Distinct().Order(StringComparer.Ordinal));
         var statuses = seen.Where(f => f.Type() == "error").Select(f => f.GetProperty("status").GetInt32()).Distinct().Order();
         Assert.Equal([400, 403, 404, 409, 413, 422], statuses);
         Assert.Contains(seen, f => f.Type() == "delivery" && f.Str("payloadEncoding") == "base64");
@@ -149,7 +155,16 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
             properties = new { contentType = "application/octet-stream", deliveryMode = 1, headers = new { k = "v" } }, mandatory = false,
         }, "confirm");
 
+        await Accepted(new { type = "subscribe", id = "c", queue = "q", payloadFormat = "binary" }, "subscribed");
+        object binaryHeader = new
+        {
+            type = "publish", id = "raw", exchange = "amq.default", routingKey = "elsewhere", properties = new { contentType = "image/png" }, mandatory = false,
+        };
+        await socket.SendBinaryFrameAsync(binaryHeader, [0x89, 0x50, 0x4e, 0x47]);
+        Assert.Equal("confirm", (await socket.ReceiveAsync()).Type());
+
         foreach (var frame in accepted) Document.AssertValid(frame, closed: true);
+        Document.AssertValid(JsonSerializer.SerializeToElement(binaryHeader, SocketClient.Json), closed: true, message: "binaryPublish");
     }
 
     /// <summary>Frames the document calls invalid are refused by the server with an error 400 (the document is not looser than the server).</summary>
@@ -168,6 +183,7 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
     [InlineData("""{"type":"publish","payload":"x","payloadEncoding":"hex"}""")]
     [InlineData("""{"type":"publish","payload":"x","properties":{"deliveryMode":3}}""")]
     [InlineData("""{"type":"ping","id":5}""")]
+    [InlineData("""{"type":"subscribe","id":"s","queue":"q","payloadFormat":"text"}""")]
     public async Task A_frame_the_document_forbids_is_refused_by_the_server(string text)
     {
         var frame = JsonDocument.Parse(text).RootElement;

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 namespace Gateway.Server.Tests;
 
 /// <summary>The WebSocket protocol <c>gateway.v1.json</c> (docs/websocket-protocol.md) with real sockets through the test server.</summary>
-public sealed class WebSocketTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
 {
     private readonly HttpClient _client = factory.CreateClient();
 
