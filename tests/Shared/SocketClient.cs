@@ -42,6 +42,9 @@ public sealed class SocketClient : IAsyncDisposable
 
     public string? CloseDescription { get; private set; }
 
+    /// <summary>Why reading ended when it was not a close frame (the connection broke, or the server sent a bad frame).</summary>
+    public Exception? ReadError { get; private set; }
+
     /// <summary>
     /// The URL of a vhost's socket on <paramref name="server"/> (an http or ws base address; the test server's
     /// <c>ws://localhost/</c> when null), the vhost escaped as one path segment.
@@ -237,6 +240,7 @@ public sealed class SocketClient : IAsyncDisposable
         }
         catch (Exception e)
         {
+            ReadError = e;
             _frames.Writer.TryComplete(e);
         }
     }

@@ -24,7 +24,8 @@ namespace Gateway.Server.WebSockets;
 /// <list type="bullet">
 /// <item>the client closes, or the socket breaks: every subscription is cancelled, unacked deliveries go back to their queues;</item>
 /// <item>a frame over the size limit: closed with 1009, then as above;</item>
-/// <item>a text frame that is not UTF-8: the WebSocket layer closes with 1007 and the receive fails, then as above;</item>
+/// <item>a text frame that is not UTF-8: the WebSocket layer (System.Net.WebSockets) sends a close with 1007 and aborts
+/// the connection at once (so the close frame may not reach the client), the receive fails, then as above;</item>
 /// <item>the server stops: the request is aborted, then as above.</item>
 /// </list>
 /// </remarks>
