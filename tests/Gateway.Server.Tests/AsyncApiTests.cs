@@ -142,7 +142,9 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
         await Accepted(new { type = "ack", deliveryTag = deliveries[1].Str("deliveryTag"), multiple = true }, null);
         await Accepted(new { type = "nack", deliveryTag = deliveries[2].Str("deliveryTag"), multiple = false, requeue = false }, null);
         await Accepted(new { type = "nack", deliveryTag = deliveries[3].Str("deliveryTag") }, null);
-        await socket.ExpectAsync("delivery"); // the requeued one
+        var requeued = await socket.ExpectAsync("delivery");
+        await Accepted(new { type = "nack", deliveryTag = requeued.Str("deliveryTag"), requeue = true, delayMilliseconds = 0 }, null);
+        await socket.ExpectAsync("delivery"); // requeued again, with no delay
         await Accepted(new { type = "cancel", id = "a" }, "cancelled");
         await Accepted(new { type = "subscribe", id = "b", queue = "q", prefetch = 10_000, ackMode = "auto" }, "subscribed");
         await socket.ExpectAsync("delivery");
@@ -179,6 +181,7 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
     [InlineData("""{"type":"ack"}""")]
     [InlineData("""{"type":"ack","deliveryTag":"t","multiple":"yes"}""")]
     [InlineData("""{"type":"nack","deliveryTag":"t","requeue":1}""")]
+    [InlineData("""{"type":"nack","deliveryTag":"t","delayMilliseconds":-1}""")]
     [InlineData("""{"type":"publish","routingKey":"q"}""")]
     [InlineData("""{"type":"publish","payload":"x","payloadEncoding":"hex"}""")]
     [InlineData("""{"type":"publish","payload":"x","properties":{"deliveryMode":3}}""")]
