@@ -25,6 +25,10 @@ builder.Services.AddOptions<GatewayLimitsOptions>()
     .Validate(l => l.MaxRequestBodyBytes >= l.MaxMessageBytes, "Gateway:Limits:MaxRequestBodyBytes must be at least Gateway:Limits:MaxMessageBytes.")
     .Validate(l => l.MaxBatchMessages > 0, "Gateway:Limits:MaxBatchMessages must be positive.")
     .ValidateOnStart();
+builder.Services.AddOptions<EventStreamOptions>()
+    .BindConfiguration("Gateway:EventStream")
+    .Validate(o => o.HeartbeatSeconds is >= 1 and <= 3600, "Gateway:EventStream:HeartbeatSeconds must be from 1 to 3600.")
+    .ValidateOnStart();
 builder.Services.AddOptions<KestrelServerOptions>()
     .Configure<IOptions<GatewayLimitsOptions>>((kestrel, limits) => kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
 

@@ -28,7 +28,7 @@ public sealed record Delivery(
 
 public sealed record QueueDeclaration(bool? Durable = null, bool? AutoDelete = null);
 
-public sealed record QueueInfo(string Name, bool Durable, bool AutoDelete, int Messages, int MessagesReady, int MessagesUnacknowledged);
+public sealed record QueueInfo(string Name, bool Durable, bool AutoDelete, int Messages, int MessagesReady, int MessagesUnacknowledged, int Consumers = 0);
 
 public sealed record ExchangeDeclaration(string Type, bool? Durable = null, bool? AutoDelete = null);
 

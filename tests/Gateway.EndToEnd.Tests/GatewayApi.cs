@@ -21,6 +21,18 @@ public sealed class GatewayApi(HttpClient http, string vhost = "default")
 
     private string Vhost => $"api/vhosts/{E(vhost)}";
 
+    /// <summary>The vhost this API speaks to.</summary>
+    public string VhostName => vhost;
+
+    /// <summary>Creates a vhost with a unique name (so that tests sharing one server keep apart) and answers its API.</summary>
+    public async Task<GatewayApi> CreateVhostAsync(string prefix = "t")
+    {
+        var name = $"{prefix}-{Guid.NewGuid():N}";
+        using var response = await http.PutAsync($"api/vhosts/{E(name)}", content: null);
+        await EnsureSuccessAsync(response);
+        return new GatewayApi(http, name);
+    }
+
     public async Task<HttpStatusCode> DeclareQueueAsync(string queue, QueueDeclaration? declaration = null)
     {
         using var response = declaration is null
@@ -73,6 +85,16 @@ public sealed class GatewayApi(HttpClient http, string vhost = "default")
     {
         using var response = await http.PostAsJsonAsync($"{Vhost}/queues/{E(queue)}/get", request, Json);
         return await ReadAsync<List<Delivery>>(response);
+    }
+
+    /// <summary>GET on a queue that must exist.</summary>
+    public async Task<QueueInfo> GetQueueAsync(string queue) =>
+        await FindQueueAsync(queue) ?? throw new UnexpectedAnswerException($"Queue '{queue}' does not exist in vhost '{vhost}'.");
+
+    public async Task DeleteQueueAsync(string queue)
+    {
+        using var response = await http.DeleteAsync($"{Vhost}/queues/{E(queue)}");
+        await EnsureSuccessAsync(response);
     }
 
     public async Task AckAsync(string queue, IReadOnlyList<string> deliveryTags)

@@ -34,10 +34,13 @@ public sealed class GatewayProcess : IAsyncDisposable
     private HttpClient? _http;
     private int _generation;
 
-    private GatewayProcess(ITestOutputHelper output, string dataPath)
+    private readonly IReadOnlyDictionary<string, string> _settings;
+
+    private GatewayProcess(ITestOutputHelper output, string dataPath, IReadOnlyDictionary<string, string>? settings)
     {
         _output = output;
         DataPath = dataPath;
+        _settings = settings ?? new Dictionary<string, string>();
     }
 
     /// <summary>The server's data folder (<c>Gateway:DataPath</c>), the same across restarts.</summary>
@@ -58,11 +61,14 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <summary>The server's process id, for the log.</summary>
     public int ProcessId => _process?.Id ?? 0;
 
-    /// <summary>Starts a server on a fresh data folder and waits until it is ready.</summary>
-    public static async Task<GatewayProcess> StartAsync(ITestOutputHelper output)
+    /// <summary>
+    /// Starts a server on a fresh data folder and waits until it is ready. <paramref name="settings"/> are configuration
+    /// keys (<c>Gateway:Limits:MaxRequestBodyBytes</c>) with their values, given to every start of this server.
+    /// </summary>
+    public static async Task<GatewayProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, string>? settings = null)
     {
         var dataPath = Directory.CreateTempSubdirectory("gateway-e2e-").FullName;
-        var gateway = new GatewayProcess(output, dataPath);
+        var gateway = new GatewayProcess(output, dataPath, settings);
         try
         {
             await gateway.LaunchAsync();
@@ -215,6 +221,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         foreach (var (name, value) in Settings) info.Environment[name] = value;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in _settings) info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         // ASPNETCORE_* would win over DOTNET_* for the web host; the runner's own settings must not leak in.
         info.Environment.Remove("ASPNETCORE_ENVIRONMENT");
         info.Environment.Remove("ASPNETCORE_URLS");

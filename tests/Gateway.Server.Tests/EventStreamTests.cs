@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -9,41 +10,18 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
 {
     private readonly HttpClient _client = factory.CreateClient();
 
-    private sealed record SseEvent(string? Id, string Name, JsonElement Data);
-
-    /// <summary>An open event stream, parsed event by event (comment lines skipped).</summary>
-    private sealed class EventStream(HttpResponseMessage response, StreamReader reader) : IDisposable
+    /// <summary>An open event stream and its response.</summary>
+    private sealed class EventStream(HttpResponseMessage response, Stream body) : IDisposable
     {
+        private readonly EventStreamReader _reader = new(body);
+
         public HttpResponseMessage Response { get; } = response;
 
-        public async Task<SseEvent> NextAsync()
-        {
-            using var timeout = new CancellationTokenSource(Eventually.Deadline);
-            string? id = null, name = null, data = null;
-            while (true)
-            {
-                var line = await reader.ReadLineAsync(timeout.Token) ?? throw new EndOfStreamException("The event stream ended.");
-                if (line.Length == 0)
-                {
-                    if (name is not null) return new SseEvent(id, name, JsonDocument.Parse(data ?? "null").RootElement.Clone());
-                    continue;
-                }
-                if (line.StartsWith(':')) continue;
-                var colon = line.IndexOf(':');
-                var field = line[..colon];
-                var value = line[(colon + 1)..].TrimStart(' ');
-                switch (field)
-                {
-                    case "id": id = value; break;
-                    case "event": name = value; break;
-                    case "data": data = value; break;
-                }
-            }
-        }
+        public Task<ServerSentEvent> NextAsync() => _reader.NextAsync(Eventually.Deadline);
 
         public void Dispose()
         {
-            reader.Dispose();
+            _reader.Dispose();
             Response.Dispose();
         }
     }
@@ -55,7 +33,7 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
         var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        return new EventStream(response, new StreamReader(await response.Content.ReadAsStreamAsync()));
+        return new EventStream(response, await response.Content.ReadAsStreamAsync());
     }
 
     private async Task<string> QueueWithMessagesAsync(string vhost, params string[] payloads)

@@ -241,3 +241,16 @@ internal static class RepositoryPaths
         throw new InvalidOperationException($"No Gateway.sln above {AppContext.BaseDirectory}.");
     }
 }
+
+/// <summary>WebSockets through the test server (the in-memory tier; Gateway.EndToEnd.Tests use a real Kestrel).</summary>
+internal static class TestServerSockets
+{
+    /// <summary>Opens a socket to <paramref name="vhost"/> through the test server, offering the <c>gateway.v1.json</c> subprotocol.</summary>
+    public static async Task<Gateway.Testing.SocketClient> ConnectAsync(WebApplicationFactory<Program> factory, string vhost)
+    {
+        var client = factory.Server.CreateWebSocketClient();
+        client.SubProtocols.Add(Gateway.Testing.SocketClient.SubProtocol);
+        using var timeout = new CancellationTokenSource(Gateway.Testing.SocketClient.FrameTimeout);
+        return new Gateway.Testing.SocketClient(await client.ConnectAsync(Gateway.Testing.SocketClient.Url(vhost), timeout.Token));
+    }
+}

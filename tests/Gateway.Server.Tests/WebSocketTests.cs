@@ -2,12 +2,13 @@ using System.Globalization;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Gateway.Testing;
 using Microsoft.AspNetCore.Hosting;
 
 namespace Gateway.Server.Tests;
 
 /// <summary>The WebSocket protocol <c>gateway.v1.json</c> (docs/websocket-protocol.md) with real sockets through the test server.</summary>
-public sealed class WebSocketTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
 {
     private readonly HttpClient _client = factory.CreateClient();
 
@@ -19,26 +20,14 @@ public sealed class WebSocketTests(GatewayFactory factory) : IClassFixture<Gatew
         return vhost;
     }
 
-    private Task<SocketClient> ConnectAsync(string vhost) => SocketClient.ConnectAsync(factory, vhost);
+    private Task<SocketClient> ConnectAsync(string vhost) => TestServerSockets.ConnectAsync(factory, vhost);
 
-    /// <summary>Subscribes and asserts the <c>subscribed</c> answer.</summary>
-    private static async Task SubscribeAsync(SocketClient socket, string id = "s", string queue = "q", int? prefetch = null, string? ackMode = null)
-    {
-        object frame = (prefetch, ackMode) switch
-        {
-            (null, null) => new { type = "subscribe", id, queue },
-            (_, null) => new { type = "subscribe", id, queue, prefetch },
-            (null, _) => new { type = "subscribe", id, queue, ackMode },
-            _ => new { type = "subscribe", id, queue, prefetch, ackMode },
-        };
-        var answer = await socket.RequestAsync(frame);
-        Assert.True(answer.Type() == "subscribed" && answer.Str("id") == id, $"Expected subscribed '{id}', got {answer.GetRawText()}");
-    }
+    private static Task SubscribeAsync(SocketClient socket, string id = "s", string queue = "q", int? prefetch = null, string? ackMode = null) =>
+        socket.SubscribeAsync(id, queue, prefetch, ackMode);
 
-    private static Task AckAsync(SocketClient socket, JsonElement delivery, bool multiple = false) =>
-        socket.SendAsync(new { type = "ack", deliveryTag = delivery.Tag(), multiple });
+    private static Task AckAsync(SocketClient socket, JsonElement delivery, bool multiple = false) => socket.AckAsync(delivery, multiple);
 
-    private static List<string> Payloads(IEnumerable<JsonElement> deliveries) => deliveries.Select(d => d.Str("payload")).ToList();
+    private static List<string> Payloads(IEnumerable<JsonElement> deliveries) => deliveries.Payloads();
 
     private Task<ApiQueue> QueueAsync(string vhost, string queue = "q") => _client.GetQueueAsync(vhost, queue);
 
@@ -770,7 +759,7 @@ public sealed class WebSocketTests(GatewayFactory factory) : IClassFixture<Gatew
             .UseSetting("Gateway:Limits:MaxMessageBytes", "1024")
             .UseSetting("Gateway:Limits:MaxRequestBodyBytes", 4096.ToString(CultureInfo.InvariantCulture)));
         var vhost = await small.CreateClient().CreateVhostAsync("ws");
-        await using var socket = await SocketClient.ConnectAsync(small, vhost);
+        await using var socket = await TestServerSockets.ConnectAsync(small, vhost);
 
         await socket.SendAsync(new { type = "ping", id = new string('x', 8192) });
         await socket.WaitForServerCloseAsync();

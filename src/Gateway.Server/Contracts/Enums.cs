@@ -13,6 +13,16 @@ public enum PayloadEncoding
     [JsonStringEnumMemberName("base64")] Base64,
 }
 
+/// <summary>How a WebSocket subscription's deliveries travel (docs/websocket-protocol.md).</summary>
+[JsonConverter(typeof(NamedEnumConverter<PayloadFormat>))]
+public enum PayloadFormat
+{
+    /// <summary>A JSON text frame, the payload as text or base64 inside it.</summary>
+    [JsonStringEnumMemberName("json")] Json,
+    /// <summary>A binary frame: a length-prefixed JSON header, then the raw payload bytes.</summary>
+    [JsonStringEnumMemberName("binary")] Binary,
+}
+
 /// <summary>Whether deliveries must be acknowledged.</summary>
 [JsonConverter(typeof(NamedEnumConverter<AckMode>))]
 public enum AckMode

@@ -16,7 +16,8 @@ namespace Gateway.Server.Endpoints;
 /// Each delivery is an event <c>delivery</c> whose <c>id</c> is its delivery tag and whose data is the delivery JSON
 /// (as <c>get</c> answers). With <c>ackMode=manual</c> (default) deliveries are acknowledged over
 /// <c>POST …/queues/{queue}/ack</c> and at most <c>prefetch</c> are outstanding; with <c>auto</c> they are
-/// acknowledged once written and flushed. A comment line is sent every 15 s so that proxies keep the stream open.
+/// acknowledged once written and flushed. A comment line is sent every <see cref="EventStreamOptions.HeartbeatSeconds"/>
+/// (15 s by default) so that proxies keep the stream open and clients can tell a quiet stream from a dead one.
 /// </summary>
 /// <remarks>
 /// Cases: the client disconnects → the subscription is cancelled and its unacknowledged deliveries go back to the
@@ -27,12 +28,11 @@ namespace Gateway.Server.Endpoints;
 /// </remarks>
 internal static class EventStreamEndpoints
 {
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
-
     public static void MapEventStreamEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
-                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<AuthOptions> auth, Access access) =>
+                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<EventStreamOptions> options,
+                IOptions<AuthOptions> auth, Access access) =>
             {
                 if (OriginPolicy.Refusal(http, auth.Value) is { } refused)
                 {
@@ -54,6 +54,7 @@ internal static class EventStreamEndpoints
                 var keyLifetime = http.User.FindFirst(Access.KeyClaim)?.Value is { } keyId ? access.Users.KeyLifetime(keyId) : CancellationToken.None;
                 using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping, keyLifetime);
                 var token = stopping.Token;
+                var heartbeat = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
                 var consumer = q.Subscribe(window);
                 try
                 {
@@ -76,7 +77,7 @@ internal static class EventStreamEndpoints
                             var wait = reader.WaitToReadAsync(token);
                             pending = wait.IsCompleted ? Task.FromResult(wait.Result) : wait.AsTask();
                         }
-                        if (!pending.IsCompleted && await Task.WhenAny(pending, Task.Delay(Heartbeat, token)) != pending)
+                        if (!pending.IsCompleted && await Task.WhenAny(pending, Task.Delay(heartbeat, token)) != pending)
                         {
                             await response.WriteAsync(": heartbeat\n\n", token);
                             await response.Body.FlushAsync(token);
@@ -125,7 +126,8 @@ internal static class EventStreamEndpoints
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
                              "'cancelled' when the queue is deleted, 'error' when the key that opened the stream is revoked or expires; a comment " +
-                             "every 15 s. Browsers authenticate with ?ticket= (CreateTicket). ackMode=manual (default): ack over POST …/ack, at most " +
+                             "every Gateway:EventStream:HeartbeatSeconds (default 15 s). Browsers authenticate with ?ticket= (CreateTicket). " +
+                             "ackMode=manual (default): ack over POST …/ack, at most " +
                              "'prefetch' (1–10000, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked.")
             .Requires(Permission.Read, "queue")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
@@ -149,4 +151,14 @@ public sealed class ResumedEvent
     public required string LastEventId { get; set; }
     /// <summary>What happened to the deliveries after it.</summary>
     public required string Detail { get; set; }
+}
+
+/// <summary>Server-Sent Events settings, bound from <c>Gateway:EventStream</c>.</summary>
+public sealed class EventStreamOptions
+{
+    /// <summary>
+    /// Seconds between heartbeat comments on a quiet stream, 1 to 3600. Proxies close idle responses, and a client only
+    /// notices a dead stream when something should have arrived. The default is 15 seconds.
+    /// </summary>
+    public int HeartbeatSeconds { get; set; } = 15;
 }

@@ -16,6 +16,8 @@ public sealed class ClientFrame
     public int? Prefetch { get; set; }
     /// <summary>subscribe: manual (default) or auto.</summary>
     public AckMode? AckMode { get; set; }
+    /// <summary>subscribe: deliveries as JSON text frames (default) or as binary frames with the raw payload.</summary>
+    public PayloadFormat? PayloadFormat { get; set; }
     /// <summary>ack, nack: the delivery.</summary>
     public string? DeliveryTag { get; set; }
     /// <summary>ack, nack: every outstanding delivery of the subscription up to this one.</summary>
@@ -28,9 +30,9 @@ public sealed class ClientFrame
     public string? Exchange { get; set; }
     /// <summary>publish: the routing key.</summary>
     public string? RoutingKey { get; set; }
-    /// <summary>publish: the payload.</summary>
+    /// <summary>publish: the payload (in a binary frame: absent, the payload is the frame's tail).</summary>
     public string? Payload { get; set; }
-    /// <summary>publish: how the payload is written.</summary>
+    /// <summary>publish: how the payload is written (absent in a binary frame).</summary>
     public PayloadEncoding? PayloadEncoding { get; set; }
     /// <summary>publish: AMQP properties.</summary>
     public MessagePropertiesDto? Properties { get; set; }
@@ -59,9 +61,9 @@ public sealed class ServerFrame
     public string? RoutingKey { get; set; }
     /// <summary>delivery: AMQP properties.</summary>
     public MessagePropertiesDto? Properties { get; set; }
-    /// <summary>delivery: the payload.</summary>
+    /// <summary>delivery: the payload (absent in the header of a binary delivery, whose tail is the payload).</summary>
     public string? Payload { get; set; }
-    /// <summary>delivery: how the payload is written.</summary>
+    /// <summary>delivery: how the payload is written (absent in the header of a binary delivery).</summary>
     public PayloadEncoding? PayloadEncoding { get; set; }
     /// <summary>confirm: routed to at least one queue.</summary>
     public bool? Routed { get; set; }

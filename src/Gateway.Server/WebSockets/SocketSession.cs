@@ -5,6 +5,7 @@ using System.Text.Json.Serialization.Metadata;
 using FluentValidation;
 using Gateway.Broker;
 using Gateway.Broker.Durability;
+using Gateway.Broker.Messages;
 using Gateway.Broker.Queues;
 using Gateway.Broker.Topology;
 using Gateway.Server.Contracts;
@@ -23,6 +24,8 @@ namespace Gateway.Server.WebSockets;
 /// <list type="bullet">
 /// <item>the client closes, or the socket breaks: every subscription is cancelled, unacked deliveries go back to their queues;</item>
 /// <item>a frame over the size limit: closed with 1009, then as above;</item>
+/// <item>a text frame that is not UTF-8: the WebSocket layer (System.Net.WebSockets) sends a close with 1007 and aborts
+/// the connection at once (so the close frame may not reach the client), the receive fails, then as above;</item>
 /// <item>the server stops: the request is aborted, then as above.</item>
 /// </list>
 /// </remarks>
@@ -33,12 +36,13 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     private const int MaxPrefetch = 10_000;
     private const int DefaultPrefetch = 100;
 
-    private sealed class Subscription(string id, MessageQueue queue, QueueConsumer consumer, bool autoAck)
+    private sealed class Subscription(string id, MessageQueue queue, QueueConsumer consumer, bool autoAck, bool binary)
     {
         public readonly string Id = id;
         public readonly MessageQueue Queue = queue;
         public readonly QueueConsumer Consumer = consumer;
         public readonly bool AutoAck = autoAck;
+        public readonly bool Binary = binary;
         public readonly SortedSet<long> Outstanding = [];
         public Task Pump = Task.CompletedTask;
         public bool CancelledByClient;
@@ -104,18 +108,14 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                     }
                 } while (!result.EndOfMessage);
 
-                switch (result.MessageType)
+                if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    case WebSocketMessageType.Close:
-                        // CloseReceived: the client closed first and awaits our answer; Closed: it answered our close (CloseAsync).
-                        if (socket.State == WebSocketState.CloseReceived)
-                            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, aborted);
-                        return;
-                    case WebSocketMessageType.Binary:
-                        await ErrorAsync(null, StatusCodes.Status400BadRequest, "Frames are JSON text frames (gateway.v1.json); binary frames are not understood.");
-                        continue;
+                    // CloseReceived: the client closed first and awaits our answer; Closed: it answered our close (CloseAsync).
+                    if (socket.State == WebSocketState.CloseReceived)
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, aborted);
+                    return;
                 }
-                await HandleAsync(buffer.WrittenMemory, aborted);
+                await HandleAsync(buffer.WrittenMemory, result.MessageType == WebSocketMessageType.Binary, aborted);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -128,27 +128,42 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
     }
 
-    private async Task HandleAsync(ReadOnlyMemory<byte> data, CancellationToken aborted)
+    // A text frame is one JSON frame. A binary frame is a publish whose payload travels raw (BinaryFrame): its JSON
+    // header is the publish frame without payload and payloadEncoding.
+    private async Task HandleAsync(ReadOnlyMemory<byte> data, bool binary, CancellationToken aborted)
     {
+        ReadOnlyMemory<byte> json = data, rawPayload = default;
+        if (binary && !BinaryFrame.TrySplit(data, out json, out rawPayload))
+        {
+            await ErrorAsync(null, StatusCodes.Status400BadRequest,
+                "A binary frame is a publish: a 4-byte big-endian header length, that many bytes of JSON header, then the payload bytes.");
+            return;
+        }
         ClientFrame frame;
         try
         {
-            frame = JsonSerializer.Deserialize(data.Span, _clientFrame) ?? throw new JsonException("A frame must be a JSON object, not null.");
+            frame = JsonSerializer.Deserialize(json.Span, _clientFrame) ?? throw new JsonException("A frame must be a JSON object, not null.");
         }
         catch (JsonException e)
         {
-            await ErrorAsync(null, StatusCodes.Status400BadRequest, "The frame is not a valid gateway.v1.json frame: " + e.Message);
+            await ErrorAsync(null, StatusCodes.Status400BadRequest,
+                (binary ? "The header of the binary frame is not a valid gateway.v1.json publish: " : "The frame is not a valid gateway.v1.json frame: ") + e.Message);
             return;
         }
         try
         {
+            if (binary)
+            {
+                await PublishBinaryAsync(frame, rawPayload);
+                return;
+            }
             switch (frame.Type)
             {
                 case "subscribe": await SubscribeAsync(frame, aborted); break;
                 case "cancel": await CancelAsync(frame); break;
                 case "ack": await SettleAsync(frame, ack: true); break;
                 case "nack": await SettleAsync(frame, ack: false); break;
-                case "publish": await PublishAsync(frame); break;
+                case "publish": await PublishAsync(frame, null); break;
                 case "ping": await SendAsync(new ServerFrame { Type = "pong", Id = frame.Id }); break;
                 default:
                     await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
@@ -203,7 +218,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             }
             else
             {
-                subscription = new Subscription(frame.Id, queue, queue.Subscribe(prefetch), frame.AckMode == AckMode.Auto);
+                subscription = new Subscription(frame.Id, queue, queue.Subscribe(prefetch), frame.AckMode == AckMode.Auto,
+                    frame.PayloadFormat == PayloadFormat.Binary);
                 _subscriptions[frame.Id] = subscription;
             }
         }
@@ -239,13 +255,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                                 subscription.Outstanding.Add(delivery.Tag.Id);
                                 _owned[delivery.Tag] = subscription;
                             }
-                        var dto = MessageMapping.ToDto(delivery);
-                        await SendLockedAsync(new ServerFrame
-                        {
-                            Type = "delivery", Subscription = subscription.Id, DeliveryTag = dto.DeliveryTag, Redelivered = dto.Redelivered,
-                            DeliveryCount = dto.DeliveryCount, Exchange = dto.Exchange, RoutingKey = dto.RoutingKey, Properties = dto.Properties,
-                            Payload = dto.Payload, PayloadEncoding = dto.PayloadEncoding,
-                        });
+                        await SendDeliveryLockedAsync(subscription, delivery);
                         sent.Add(delivery.Tag);
                     }
                 }
@@ -267,10 +277,31 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
     }
 
+    // Under the send lock. JSON: the payload as text or base64 in the frame. Binary: the frame without payload fields as
+    // the header, the payload's bytes as they are after it.
+    private ValueTask SendDeliveryLockedAsync(Subscription subscription, Delivery delivery)
+    {
+        var message = delivery.Message;
+        var frame = new ServerFrame
+        {
+            Type = "delivery", Subscription = subscription.Id, DeliveryTag = delivery.Tag.ToString(), Redelivered = delivery.Redelivered,
+            DeliveryCount = delivery.DeliveryCount, Exchange = MessageMapping.ApiExchangeName(message.Exchange), RoutingKey = message.RoutingKey,
+            Properties = MessageMapping.ToDto(message.Properties),
+        };
+        if (subscription.Binary) return SendLockedAsync(frame, message.Body);
+        (frame.Payload, frame.PayloadEncoding) = MessageMapping.EncodePayload(message.Body.Span);
+        return SendLockedAsync(frame);
+    }
+
     private async Task CancelAsync(ClientFrame frame)
     {
+        if (string.IsNullOrEmpty(frame.Id))
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'id' must name the subscription to cancel.");
+            return;
+        }
         Subscription? subscription;
-        lock (_lock) _subscriptions.TryGetValue(frame.Id ?? "", out subscription);
+        lock (_lock) _subscriptions.TryGetValue(frame.Id, out subscription);
         if (subscription is null)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No subscription '{frame.Id}' on this socket.");
@@ -342,16 +373,34 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         else await subscription.Queue.NackAsync(tags, frame.Requeue ?? true, frame.DelayMilliseconds is > 0 and var ms ? TimeSpan.FromMilliseconds(ms) : null);
     }
 
-    private async Task PublishAsync(ClientFrame frame)
+    private async Task PublishBinaryAsync(ClientFrame frame, ReadOnlyMemory<byte> payload)
     {
-        if (frame.Payload is null)
+        if (frame.Type != "publish")
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
+                $"Binary frames carry publishes only; send '{frame.Type}' as a JSON text frame.");
+            return;
+        }
+        if (frame.Payload is not null || frame.PayloadEncoding is not null)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
+                "The header of a binary publish has no 'payload' or 'payloadEncoding': the payload is the rest of the frame.");
+            return;
+        }
+        await PublishAsync(frame, payload);
+    }
+
+    // rawPayload: the payload of a binary publish (the frame's tail), else null and the payload is in the JSON frame.
+    private async Task PublishAsync(ClientFrame frame, ReadOnlyMemory<byte>? rawPayload)
+    {
+        if (frame.Payload is null && rawPayload is null)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'payload' is required to publish.");
             return;
         }
         var request = new PublishRequest
         {
-            RoutingKey = frame.RoutingKey ?? "", Payload = frame.Payload, PayloadEncoding = frame.PayloadEncoding ?? PayloadEncoding.String,
+            RoutingKey = frame.RoutingKey ?? "", Payload = frame.Payload ?? "", PayloadEncoding = frame.PayloadEncoding ?? PayloadEncoding.String,
             Properties = frame.Properties, Mandatory = frame.Mandatory ?? false,
         };
         var validation = validator.Validate(request);
@@ -367,7 +416,11 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         var name = MessageMapping.ExchangeName(exchange);
-        if (MessageMapping.ToMessage(name, request, limits.MaxMessageBytes) is not { } message)
+        // The receive buffer is reused for the next frame: a raw payload is copied once, into the message's own body.
+        var message = rawPayload is { } raw
+            ? raw.Length > limits.MaxMessageBytes ? null : new Message(name, request.RoutingKey, MessageMapping.ToProperties(request.Properties), raw.ToArray())
+            : MessageMapping.ToMessage(name, request, limits.MaxMessageBytes);
+        if (message is null)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status413PayloadTooLarge, $"The message is larger than {limits.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes).");
             return;
@@ -412,13 +465,17 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
     }
 
-    // Under the send lock: serializes into one reused buffer (no array per frame) and sends it.
-    private async ValueTask SendLockedAsync(ServerFrame frame)
+    // Under the send lock: serializes into one reused buffer (no array per frame) and sends it. With a binary payload,
+    // the frame is binary: the JSON is its length-prefixed header and the payload follows it (BinaryFrame).
+    private async ValueTask SendLockedAsync(ServerFrame frame, ReadOnlyMemory<byte>? binaryPayload = null)
     {
         _frameBuffer.ResetWrittenCount();
+        if (binaryPayload is not null) BinaryFrame.BeginHeader(_frameBuffer);
         using (var writer = new Utf8JsonWriter(_frameBuffer)) JsonSerializer.Serialize(writer, frame, _serverFrame);
+        if (binaryPayload is { } payload) BinaryFrame.EndHeader(_frameBuffer, payload.Span);
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            await socket.SendAsync(_frameBuffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+            await socket.SendAsync(_frameBuffer.WrittenMemory, binaryPayload is null ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
+                endOfMessage: true, CancellationToken.None);
     }
 
     private async Task CancelAllAsync()
