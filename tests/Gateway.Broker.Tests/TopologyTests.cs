@@ -238,8 +238,54 @@ public class TopologyTests : IDisposable
             _ => original with { Arguments = Table(("x-max-length", 11L)) },
         };
 
-        Refused(BrokerError.PreconditionFailed, () => _vhost.DeclareQueue(changed));
+        Refused(BrokerError.PreconditionFailed, () => _vhost.DeclareQueue(changed, owner: new object()));
         Assert.Same(queue, _vhost.GetQueue("q"));
+    }
+
+    // ---------------------------------------------------------------- exclusive queues
+
+    [Fact]
+    public void An_exclusive_queue_needs_a_connection_to_own_it()
+    {
+        Refused(BrokerError.InvalidArgument, () => _vhost.DeclareQueue(new QueueDefinition("x", Exclusive: true)));
+        Assert.Null(_vhost.GetQueue("x"));
+    }
+
+    [Fact]
+    public void An_exclusive_queue_is_its_owners_alone()
+    {
+        var owner = new object();
+        var queue = _vhost.DeclareQueue(new QueueDefinition("x", Durable: false, Exclusive: true), owner).Queue;
+
+        Assert.Equal(DeclareOutcome.Existed, _vhost.DeclareQueue(new QueueDefinition("x", Durable: false, Exclusive: true), owner).Outcome);
+        Refused(BrokerError.ResourceLocked, () => _vhost.DeclareQueue(new QueueDefinition("x", Durable: false, Exclusive: true), new object()));
+        Refused(BrokerError.ResourceLocked, () => queue.RequireAccess(null));
+        Refused(BrokerError.ResourceLocked, () => queue.RequireAccess(new object()));
+        queue.RequireAccess(owner);
+    }
+
+    [Fact]
+    public void Others_may_publish_to_an_exclusive_queue()
+    {
+        var queue = _vhost.DeclareQueue(new QueueDefinition("x", Durable: false, Exclusive: true), new object()).Queue;
+
+        Assert.Equal(1, _vhost.Send("", "x", "m").Queues);
+        Assert.Equal(1, queue.MessagesReady);
+    }
+
+    [Fact]
+    public void A_closed_connection_takes_its_exclusive_queues_and_nothing_else()
+    {
+        var owner = new object();
+        _vhost.DeclareQueue(new QueueDefinition("mine", Durable: false, Exclusive: true), owner);
+        _vhost.DeclareQueue(new QueueDefinition("theirs", Durable: false, Exclusive: true), new object());
+        _vhost.Queue("shared");
+
+        _vhost.DeleteExclusiveQueues(owner);
+
+        Assert.Null(_vhost.GetQueue("mine"));
+        Assert.NotNull(_vhost.GetQueue("theirs"));
+        Assert.NotNull(_vhost.GetQueue("shared"));
     }
 
     [Fact]
@@ -252,8 +298,8 @@ public class TopologyTests : IDisposable
     [Fact]
     public void Server_named_queue_gets_a_unique_amq_gen_name()
     {
-        var a = _vhost.DeclareServerNamedQueue(new QueueDefinition("", Durable: false, Exclusive: true));
-        var b = _vhost.DeclareServerNamedQueue(new QueueDefinition("", Durable: false, Exclusive: true));
+        var a = _vhost.DeclareServerNamedQueue(new QueueDefinition("", Durable: false, Exclusive: true), owner: this);
+        var b = _vhost.DeclareServerNamedQueue(new QueueDefinition("", Durable: false, Exclusive: true), owner: this);
 
         Assert.StartsWith("amq.gen-", a.Name);
         Assert.Equal("amq.gen-".Length + 22, a.Name.Length);

@@ -95,6 +95,8 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
         await Answer(new { type = "subscribe", id = "s", queue = "q" });
         await Answer(new { type = "subscribe", id = "t", queue = "missing" });
         await Answer(new { type = "ack", deliveryTag = "AAAA" });
+        await Answer(new { type = "declare", id = "d", exclusive = true });
+        await Answer(new { type = "declare", queue = "named", arguments = new { x_unused = 1 } });
         seen.Add(await socket.RequestAsync(new { type = "cancel", id = "s" }));
         await socket.SendTextAsync("not json");
         seen.Add(await socket.ReceiveAsync());
@@ -150,6 +152,9 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
         await socket.ExpectAsync("delivery");
         await Accepted(new { type = "ping" }, "pong");
         await Accepted(new { type = "ping", id = "x" }, "pong");
+        await Accepted(new { type = "declare" }, "declared");
+        await Accepted(new { type = "declare", id = "d", queue = "declared-here", durable = false, exclusive = true, autoDelete = true,
+            arguments = new Dictionary<string, object> { ["x-max-length"] = 5 } }, "declared");
         await Accepted(new { type = "publish", payload = "" }, "confirm");
         await Accepted(new
         {

@@ -8,8 +8,17 @@ public sealed class ClientFrame
 {
     /// <summary>subscribe, cancel, ack, nack, publish or ping.</summary>
     [JsonRequired] public string Type { get; set; } = "";
-    /// <summary>Subscription id (subscribe, cancel) or request id (publish, ping).</summary>
+    /// <summary>Subscription id (subscribe, cancel) or request id (publish, ping, declare).</summary>
     public string? Id { get; set; }
+    /// <summary>declare: survives restarts (default true; false for an exclusive queue, which is never stored).</summary>
+    public bool? Durable { get; set; }
+    /// <summary>declare: the queue belongs to this socket and is deleted when it closes.</summary>
+    public bool? Exclusive { get; set; }
+    /// <summary>declare: deleted when its last consumer goes.</summary>
+    public bool? AutoDelete { get; set; }
+    /// <summary>declare: queue arguments.</summary>
+    [JsonConverter(typeof(Json.FieldTableConverter))]
+    public IReadOnlyDictionary<string, object?>? Arguments { get; set; }
     /// <summary>subscribe: the queue.</summary>
     public string? Queue { get; set; }
     /// <summary>subscribe: most unacknowledged deliveries, 1 to 10000 (default 100).</summary>
@@ -69,6 +78,8 @@ public sealed class ServerFrame
     public bool? Routed { get; set; }
     /// <summary>confirm: how many queues took it.</summary>
     public int? Queues { get; set; }
+    /// <summary>declared: the queue's name.</summary>
+    public string? Queue { get; set; }
     /// <summary>cancelled: client or queue-deleted.</summary>
     public string? Reason { get; set; }
     /// <summary>error: the HTTP status the same error has in the REST API.</summary>

@@ -125,6 +125,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         finally
         {
             await CancelAllAsync();
+            vhost.DeleteExclusiveQueues(this);
         }
     }
 
@@ -165,9 +166,10 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                 case "nack": await SettleAsync(frame, ack: false); break;
                 case "publish": await PublishAsync(frame, null); break;
                 case "ping": await SendAsync(new ServerFrame { Type = "pong", Id = frame.Id }); break;
+                case "declare": await DeclareAsync(frame); break;
                 default:
                     await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest,
-                        $"Unknown frame type '{frame.Type}'; expected subscribe, cancel, ack, nack, publish or ping.");
+                        $"Unknown frame type '{frame.Type}'; expected subscribe, cancel, ack, nack, publish, ping or declare.");
                     break;
             }
         }
@@ -209,6 +211,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No queue '{frame.Queue}' in vhost '{vhost.Name}'.");
             return;
         }
+        queue.RequireAccess(this); // another socket's exclusive queue: 409 resource-locked
         Subscription subscription;
         lock (_lock)
         {
@@ -476,6 +479,21 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             await socket.SendAsync(_frameBuffer.WrittenMemory, binaryPayload is null ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
                 endOfMessage: true, CancellationToken.None);
+    }
+
+    // A queue declared on this socket; an exclusive one is this socket's (see the engine's DeclareQueue).
+    private async Task DeclareAsync(ClientFrame frame)
+    {
+        var name = frame.Queue ?? "";
+        if (Authorize(Security.Permission.Configure, name.Length == 0 ? "amq.gen-" : name) is { } denied)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
+            return;
+        }
+        var exclusive = frame.Exclusive ?? false;
+        var definition = new QueueDefinition(name, frame.Durable ?? !exclusive, exclusive, frame.AutoDelete ?? false, frame.Arguments);
+        var queue = name.Length == 0 ? vhost.DeclareServerNamedQueue(definition, this) : vhost.DeclareQueue(definition, this).Queue;
+        await SendAsync(new ServerFrame { Type = "declared", Id = frame.Id, Queue = queue.Name });
     }
 
     private async Task CancelAllAsync()
