@@ -51,7 +51,7 @@ public sealed class QueueDeclareRequest
 {
     /// <summary>Survives restarts. Default true.</summary>
     public bool Durable { get; set; } = true;
-    /// <summary>Owned by one connection. Not supported yet over HTTP: must be false.</summary>
+    /// <summary>Owned by one connection: must be false over HTTP (declare exclusive queues over the WebSocket).</summary>
     public bool Exclusive { get; set; }
     /// <summary>Deleted when its last consumer goes. Default false.</summary>
     public bool AutoDelete { get; set; }

@@ -151,7 +151,7 @@ internal sealed class QueueDeclareRequestValidator : AbstractValidator<QueueDecl
     public QueueDeclareRequestValidator()
     {
         RuleFor(r => r.Exclusive).Equal(false)
-            .WithMessage("Exclusive queues belong to one connection; they are not supported over HTTP yet.");
+            .WithMessage("Exclusive queues belong to one connection: declare them over the WebSocket (a declare frame with exclusive: true).");
         // x- arguments are validated by the engine (QueueArguments), which names the argument at fault.
     }
 }
