@@ -389,6 +389,10 @@ public sealed class MessageQueue
                 _leases.Add(this, entry.DeliveryId, entry.LeaseDeadline);
             }
             waiter.InFlight = 0;
+            // The get was a use (x-expires): the interval starts again now, and a wake-up that came while it waited
+            // found the queue in use and asked for no other.
+            _lastUsed = _timers.NowTicks;
+            if (Arguments.Expires is { } expires && _consumers.Count == 0) ScheduleWake(_lastUsed + expires.Ticks);
             UpdateCounts();
         }
         return handed;
