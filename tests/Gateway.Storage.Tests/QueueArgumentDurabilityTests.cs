@@ -112,6 +112,32 @@ public sealed class QueueArgumentDurabilityTests
         Assert.Equal((0, 1), (q.MessagesDelayed, q.MessagesReady));
     }
 
+    [Fact]
+    public async Task Delayed_messages_that_fell_due_while_down_join_the_queue_after_its_ready_messages_once_recovery_is_complete()
+    {
+        // Recovered on the system clock with its timers running: the messages were due long ago, so a timer that woke
+        // the queue while recovery was still filling it would make some ready in the middle (and race the filling).
+        const int pairs = 5_000;
+        await using var temp = new TempStore();
+        var vhost = temp.Broker(new FakeTimeProvider(new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero))).GetVhost("default")!;
+        vhost.DeclareQueue(new QueueDefinition("q"));
+        var ticket = new JournalTicket();
+        for (var i = 0; i < pairs; i++)
+        {
+            vhost.PublishUnconfirmed("", Text($"d{i}", "q", Persistent(delay: 1_000)), ticket);
+            vhost.PublishUnconfirmed("", Text($"r{i}", "q", Persistent()), ticket);
+        }
+        ticket.Release();
+        await ticket.Committed;
+        await temp.RestartAsync();
+
+        var q = temp.Broker().GetVhost("default")!.GetQueue("q")!;
+
+        Assert.Equal((0, 2 * pairs), (q.MessagesDelayed, q.MessagesReady));
+        var expected = Enumerable.Range(0, pairs).Select(i => $"r{i}").Concat(Enumerable.Range(0, pairs).Select(i => $"d{i}"));
+        Assert.Equal(expected, q.Take(2 * pairs, Lease).Select(d => d.Message.Text()));
+    }
+
     // ------------------------------------------------------------------ TTL and dead-letter targets
 
     [Fact]
