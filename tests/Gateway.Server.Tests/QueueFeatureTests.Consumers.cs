@@ -1,4 +1,4 @@
-using System.Text.Json;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -7,13 +7,11 @@ public sealed partial class QueueFeatureTests
 {
     private async Task<SocketClient> SubscribedSocketAsync(string vhost, string queue, string id = "s", int prefetch = 100)
     {
-        var socket = await SocketClient.ConnectAsync(factory, vhost);
+        var socket = await TestServerSockets.ConnectAsync(factory, vhost);
         var answer = await socket.RequestAsync(new { type = "subscribe", id, queue, prefetch });
         Assert.True(answer.Type() == "subscribed", $"Expected subscribed, got {answer.GetRawText()}");
         return socket;
     }
-
-    private static List<string> Payloads(IEnumerable<JsonElement> deliveries) => deliveries.Select(d => d.Str("payload")).ToList();
 
     // ------------------------------------------------------------------ priorities
 
@@ -79,7 +77,7 @@ public sealed partial class QueueFeatureTests
 
         await using var socket = await SubscribedSocketAsync(vhost, "q");
 
-        Assert.Equal(["b3", "d3", "c2", "a1"], Payloads(await socket.DeliveriesAsync(4)));
+        Assert.Equal(["b3", "d3", "c2", "a1"], (await socket.DeliveriesAsync(4)).Payloads());
     }
 
     [Fact]
@@ -178,7 +176,7 @@ public sealed partial class QueueFeatureTests
         await second.PingAsync();
         await third.PingAsync();
 
-        Assert.Equal(["m1", "m2", "m3"], Payloads(toFirst));
+        Assert.Equal(["m1", "m2", "m3"], toFirst.Payloads());
         Assert.Equal(3, (await _client.GetQueueAsync(vhost, "q")).Consumers);
 
         // The active consumer goes: its unacked m2 and m3 go back, and the earliest remaining subscriber takes over, in order.
@@ -189,7 +187,7 @@ public sealed partial class QueueFeatureTests
         toSecond.Add(await second.ExpectAsync("delivery"));
         await third.PingAsync();
 
-        Assert.Equal(["m2", "m3", "m4"], Payloads(toSecond));
+        Assert.Equal(["m2", "m3", "m4"], toSecond.Payloads());
         Assert.Equal([true, true, false], toSecond.Select(d => d.GetProperty("redelivered").GetBoolean()));
         var q = await _client.GetQueueAsync(vhost, "q");
         Assert.Equal((2, 0, 3), (q.Consumers, q.MessagesReady, q.MessagesUnacknowledged));

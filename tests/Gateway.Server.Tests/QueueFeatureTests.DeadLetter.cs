@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -43,7 +44,7 @@ public sealed partial class QueueFeatureTests
         await FanoutToAsync(vhost, "dlx", "dead");
         await DeclareAsync(vhost, "work", Args(("x-dead-letter-exchange", "dlx")));
         await PublishAsync(vhost, "work", "poison");
-        await using var socket = await SocketClient.ConnectAsync(factory, vhost);
+        await using var socket = await TestServerSockets.ConnectAsync(factory, vhost);
         Assert.Equal("subscribed", (await socket.RequestAsync(new { type = "subscribe", id = "s", queue = "work" })).Type());
         var delivery = await socket.ExpectAsync("delivery");
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -148,7 +149,7 @@ public sealed partial class QueueFeatureTests
     {
         var vhost = await VhostAsync();
         await DeclareAsync(vhost, "q");
-        await using var socket = await SocketClient.ConnectAsync(factory, vhost);
+        await using var socket = await TestServerSockets.ConnectAsync(factory, vhost);
 
         var confirm = await socket.RequestAsync(new
         {

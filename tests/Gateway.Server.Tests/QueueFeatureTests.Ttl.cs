@@ -1,3 +1,5 @@
+using Gateway.Testing;
+
 namespace Gateway.Server.Tests;
 
 // x-message-ttl and the per-message expiration property.
@@ -86,7 +88,7 @@ public sealed partial class QueueFeatureTests
     {
         var vhost = await VhostAsync();
         await DeclareAsync(vhost, "q", Args(("x-message-ttl", 0)));
-        await using var socket = await SocketClient.ConnectAsync(factory, vhost);
+        await using var socket = await TestServerSockets.ConnectAsync(factory, vhost);
         Assert.Equal("subscribed", (await socket.RequestAsync(new { type = "subscribe", id = "s", queue = "q" })).Type());
 
         await PublishAsync(vhost, "q", "now-or-never");

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -136,7 +137,7 @@ public sealed partial class QueueFeatureTests(GatewayFactory factory) : IClassFi
                     return await AnswerAsync(await _client.SendAsync(request), batch: false);
                 }
             default:
-                await using (var socket = await SocketClient.ConnectAsync(factory, vhost))
+                await using (var socket = await TestServerSockets.ConnectAsync(factory, vhost))
                 {
                     var answer = await socket.RequestAsync(new { type = "publish", id = "p1", exchange, routingKey, payload, mandatory });
                     Assert.Equal("p1", answer.Str("id"));
