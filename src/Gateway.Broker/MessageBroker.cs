@@ -65,7 +65,22 @@ public sealed class MessageBroker : IDisposable
     {
         var clock = Stopwatch.StartNew();
         if (_store is null) return new RecoveryProgress(0, 0, 0, clock.Elapsed);
-        var topology = _store.LoadTopology();
+        // No queue wakes up (TTL, delay, x-expires) while queues are filled without their locks; each queue runs what is
+        // due once it is complete (CompleteRestore), and the timers resume after the last.
+        _timers.Pause();
+        try
+        {
+            return RecoverPaused(progress, every, clock);
+        }
+        finally
+        {
+            _timers.Resume();
+        }
+    }
+
+    private RecoveryProgress RecoverPaused(Action<RecoveryProgress>? progress, int every, Stopwatch clock)
+    {
+        var topology = _store!.LoadTopology();
         foreach (var name in topology.Vhosts) GetOrCreateVhostForRecovery(name);
         foreach (var name in topology.Exchanges.Select(x => x.Vhost).Concat(topology.Queues.Select(q => q.Vhost)).Distinct())
             GetOrCreateVhostForRecovery(name);

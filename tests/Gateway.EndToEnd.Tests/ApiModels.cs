@@ -1,8 +1,10 @@
+using System.Text.Json;
+
 namespace Gateway.EndToEnd.Tests;
 
 // The API's JSON as a client writes and reads it (see ../shared/API.md); only the fields these tests use.
 
-public sealed record MessageProperties(int? DeliveryMode = null)
+public sealed record MessageProperties(int? DeliveryMode = null, string? Expiration = null, Dictionary<string, JsonElement>? Headers = null)
 {
     public static readonly MessageProperties Persistent = new(DeliveryMode: 2);
     public static readonly MessageProperties Transient = new(DeliveryMode: 1);
@@ -26,9 +28,10 @@ public sealed record Delivery(
     string Payload,
     string PayloadEncoding);
 
-public sealed record QueueDeclaration(bool? Durable = null, bool? AutoDelete = null);
+public sealed record QueueDeclaration(bool? Durable = null, bool? AutoDelete = null, Dictionary<string, object>? Arguments = null);
 
-public sealed record QueueInfo(string Name, bool Durable, bool AutoDelete, int Messages, int MessagesReady, int MessagesUnacknowledged, int Consumers = 0);
+public sealed record QueueInfo(string Name, bool Durable, bool AutoDelete, int Messages, int MessagesReady, int MessagesUnacknowledged,
+    int Consumers = 0, int MessagesDelayed = 0, Dictionary<string, JsonElement>? Arguments = null);
 
 public sealed record ExchangeDeclaration(string Type, bool? Durable = null, bool? AutoDelete = null);
 

@@ -9,12 +9,12 @@ namespace Gateway.Server.Tests;
 internal sealed record ApiExchange(string Name, string Vhost, string Type, bool Durable, bool AutoDelete, bool Internal, JsonElement Arguments);
 
 internal sealed record ApiQueue(string Name, string Vhost, bool Durable, bool Exclusive, bool AutoDelete, JsonElement Arguments,
-    int Messages, int MessagesReady, int MessagesUnacknowledged, long MessageBytesReady, int Consumers);
+    int Messages, int MessagesReady, int MessagesUnacknowledged, int MessagesDelayed, long MessageBytesReady, int Consumers);
 
 internal sealed record ApiBinding(string Id, string Vhost, string Source, string Destination, string DestinationType, string RoutingKey,
     JsonElement Arguments);
 
-internal sealed record ApiPublishResult(bool Routed, int Queues, bool Returned);
+internal sealed record ApiPublishResult(bool Routed, int Queues, bool Returned, bool Rejected = false);
 
 internal sealed record ApiBatchResult(List<ApiPublishResult> Results);
 

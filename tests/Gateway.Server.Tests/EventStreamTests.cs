@@ -163,4 +163,21 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound);
     }
+
+    [Fact]
+    public async Task A_stream_delivers_a_priority_queue_by_priority_without_its_expired_messages()
+    {
+        var vhost = await _client.CreateVhostAsync();
+        await _client.DeclareQueueAsync(vhost, "q", new { arguments = new Dictionary<string, object> { ["x-max-priority"] = 10 } });
+        await _client.PublishAsync(vhost, "amq.default", "q", "low", new { priority = 1 });
+        await _client.PublishAsync(vhost, "amq.default", "q", "expired", new { priority = 9, expiration = "50" });
+        await _client.PublishAsync(vhost, "amq.default", "q", "high", new { priority = 5 });
+        await Eventually.WaitForAsync(() => _client.GetQueueAsync(vhost, "q"), q => q.MessagesReady == 2, "the expired message to leave");
+
+        using var stream = await OpenAsync(vhost, "q", "?ackMode=auto");
+        var first = await stream.NextAsync();
+        var second = await stream.NextAsync();
+
+        Assert.Equal(["high", "low"], new[] { first, second }.Select(e => e.Data.GetProperty("payload").GetString()));
+    }
 }

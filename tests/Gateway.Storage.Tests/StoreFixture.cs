@@ -29,15 +29,21 @@ public sealed class TempStore : IAsyncDisposable
 
     public SqliteStore Store => _store ??= SqliteStore.Open(Options);
 
-    /// <summary>A broker over the store, recovered.</summary>
-    public MessageBroker Broker(out RecoveryProgress recovered)
+    /// <summary>
+    /// A broker over the store, recovered. With a <paramref name="clock"/>, its queue timers (TTL, delays, x-expires) run
+    /// only when the test calls <see cref="MessageBroker.RunDueTimers"/>; without, on the system clock.
+    /// </summary>
+    public MessageBroker Broker(out RecoveryProgress recovered, TimeProvider? clock = null)
     {
-        var broker = new MessageBroker(new BrokerOptions { LeaseScanInterval = null }, Store);
+        var options = clock is null
+            ? new BrokerOptions { LeaseScanInterval = null }
+            : new BrokerOptions { LeaseScanInterval = null, TimeProvider = clock, AutomaticTimers = false };
+        var broker = new MessageBroker(options, Store);
         recovered = broker.Recover();
         return broker;
     }
 
-    public MessageBroker Broker() => Broker(out _);
+    public MessageBroker Broker(TimeProvider? clock = null) => Broker(out _, clock);
 
     /// <summary>Closes the store (as a clean stop) so the next <see cref="Store"/> reopens the file.</summary>
     public async Task RestartAsync()

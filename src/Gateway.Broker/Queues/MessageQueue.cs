@@ -167,7 +167,8 @@ public sealed class MessageQueue
                 else
                 {
                     AddReady(entry, returned: false);
-                    if (_consumers.Count > 0) Dispatch();
+                    // Dispatched at the enqueue's own time: a later clock read would find a TTL-0 message already expired.
+                    if (_consumers.Count > 0) Dispatch(timed ? now : null);
                     // TTL 0: delivered at once to a consumer with room, or expired (RabbitMQ's rule).
                     if (ttl == 0 && entry.State == EntryState.Ready) Expire(entry);
                     if (args.HasLengthLimit) TrimToLimit();
@@ -388,6 +389,10 @@ public sealed class MessageQueue
                 _leases.Add(this, entry.DeliveryId, entry.LeaseDeadline);
             }
             waiter.InFlight = 0;
+            // The get was a use (x-expires): the interval starts again now, and a wake-up that came while it waited
+            // found the queue in use and asked for no other.
+            _lastUsed = _timers.NowTicks;
+            if (Arguments.Expires is { } expires && _consumers.Count == 0) ScheduleWake(_lastUsed + expires.Ticks);
             UpdateCounts();
         }
         return handed;
@@ -701,11 +706,11 @@ public sealed class MessageQueue
     // Hands ready messages to consumers with room, round-robin. Called under the lock after anything that adds
     // ready messages or frees consumer credit. With a single active consumer, only the earliest subscription (and
     // long-poll waiters, which are gets, not subscriptions) receive.
-    private void Dispatch()
+    private void Dispatch(long? at = null)
     {
         if (_readyTotal == 0 || _consumers.Count == 0) return;
         var active = Arguments.SingleActiveConsumer ? _consumers.Find(c => !c.IsPull) : null;
-        var now = Now();
+        var now = at ?? Now();
         while (_readyTotal > 0)
         {
             QueueConsumer? chosen = null;

@@ -12,6 +12,7 @@ internal sealed class QueueTimers : IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer? _timer;
     private long _armedFor = long.MaxValue;
+    private bool _paused;
 
     /// <param name="time">The clock.</param>
     /// <param name="automatic">False: no timer runs; the owner calls <see cref="RunDue"/> (tests with a manual clock).</param>
@@ -33,13 +34,34 @@ internal sealed class QueueTimers : IDisposable
         }
     }
 
-    /// <summary>Wakes every queue whose time has come; returns how many were woken.</summary>
+    /// <summary>
+    /// Holds every wake-up until <see cref="Resume"/>: recovery fills queues without their locks, so no queue may be
+    /// woken meanwhile (it would run concurrently with the filling). Wake-ups asked for meanwhile are kept.
+    /// </summary>
+    public void Pause()
+    {
+        lock (_lock) _paused = true;
+    }
+
+    /// <summary>Ends <see cref="Pause"/>: the timer is armed for the earliest wake-up kept.</summary>
+    public void Resume()
+    {
+        lock (_lock)
+        {
+            _paused = false;
+            _armedFor = long.MaxValue;
+            if (_wakeUps.TryPeek(out _, out var next)) Arm(next);
+        }
+    }
+
+    /// <summary>Wakes every queue whose time has come; returns how many were woken (none while paused).</summary>
     public int RunDue()
     {
         var now = NowTicks;
         List<MessageQueue>? due = null;
         lock (_lock)
         {
+            if (_paused) return 0;
             while (_wakeUps.TryPeek(out var queue, out var at) && at <= now)
             {
                 _wakeUps.Dequeue();
@@ -57,7 +79,7 @@ internal sealed class QueueTimers : IDisposable
     private void Arm(long dueTicks)
     {
         _armedFor = dueTicks;
-        if (_timer is null) return;
+        if (_timer is null || _paused) return;
         // Capped: timers take at most about 49 days; a far deadline is simply re-armed when the cap fires.
         var delay = TimeSpan.FromTicks(Math.Clamp(dueTicks - NowTicks, 0, TimeSpan.TicksPerDay));
         // Timers fire on the thread pool; a wake-up a millisecond late is fine, one that never comes is not.
