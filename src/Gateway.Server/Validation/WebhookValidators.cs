@@ -10,21 +10,25 @@ internal sealed class WebhookRequestValidator : AbstractValidator<WebhookRequest
 {
     public WebhookRequestValidator(AddressPolicy policy)
     {
-        RuleFor(r => r.Url).NotNull().WithMessage("'url' must be a string, not null.")
-            .Custom((url, context) =>
-            {
-                if (url is null) return;
-                if (UrlError(url, policy) is { } error) context.AddFailure("url", error);
-            });
+        RuleFor(r => r).Custom((r, context) =>
+        {
+            if (r.Url is null) context.AddFailure("url", "'url' must be a string, not null.");
+            else if (UrlError(r.Url, policy) is { } error) context.AddFailure("url", error);
+        });
         RuleFor(r => r.Secret)
             .Must(s => s is null || WebhookSignature.DecodeSecret(s) is not null)
             .WithMessage($"'secret' must be '{WebhookSignature.SecretPrefix}' followed by the base64 of {WebhookSignature.MinSecretBytes} to " +
-                         $"{WebhookSignature.MaxSecretBytes} random bytes (Standard Webhooks), e.g. '{WebhookSignature.NewSecret()}'.");
+                         $"{WebhookSignature.MaxSecretBytes} random bytes (Standard Webhooks), e.g. '{WebhookSignature.NewSecret()}'.")
+            .OverridePropertyName("secret");
         RuleFor(r => r.SecretRotationGraceSeconds).InclusiveBetween(0, 2_592_000)
-            .WithMessage("'secretRotationGraceSeconds' must be from 0 to 2592000 (30 days).");
-        RuleFor(r => r.Concurrency).InclusiveBetween(1, 256).WithMessage("'concurrency' must be from 1 to 256.");
-        RuleFor(r => r.TimeoutMilliseconds).InclusiveBetween(1, 300_000).WithMessage("'timeoutMilliseconds' must be from 1 to 300000 (5 minutes).");
-        RuleFor(r => r.Format).IsInEnum().WithMessage("'format' must be 'raw', 'json' or 'cloudevents'.");
+            .WithMessage("'secretRotationGraceSeconds' must be from 0 to 2592000 (30 days).")
+            .OverridePropertyName("secretRotationGraceSeconds");
+        RuleFor(r => r.Concurrency).InclusiveBetween(1, 256).WithMessage("'concurrency' must be from 1 to 256.")
+            .OverridePropertyName("concurrency");
+        RuleFor(r => r.TimeoutMilliseconds).InclusiveBetween(1, 300_000).WithMessage("'timeoutMilliseconds' must be from 1 to 300000 (5 minutes).")
+            .OverridePropertyName("timeoutMilliseconds");
+        RuleFor(r => r.Format).IsInEnum().WithMessage("'format' must be 'raw', 'json' or 'cloudevents'.")
+            .OverridePropertyName("format");
         When(r => r.Retry is not null, () =>
         {
             RuleFor(r => r.Retry!.InitialIntervalMilliseconds).InclusiveBetween(1, 86_400_000).OverridePropertyName("retry.initialIntervalMilliseconds")
@@ -61,7 +65,9 @@ internal sealed class RedriveRequestValidator : AbstractValidator<RedriveRequest
 {
     public RedriveRequestValidator()
     {
-        RuleFor(r => r.From).NotNull().WithMessage("'from' must name a queue.").ResourceName();
-        RuleFor(r => r.Max).InclusiveBetween(1, 10_000).WithMessage("'max' must be from 1 to 10000.");
+        RuleFor(r => r.From).NotNull().WithMessage("'from' must name a queue.").ResourceName()
+            .OverridePropertyName("from");
+        RuleFor(r => r.Max).InclusiveBetween(1, 10_000).WithMessage("'max' must be from 1 to 10000.")
+            .OverridePropertyName("max");
     }
 }

@@ -60,7 +60,7 @@ internal sealed class AddressPolicy
         // IPv4-mapped IPv6 (::ffff:127.0.0.1) reaches the IPv4 address: judge that one.
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         if (address.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)) return "not an IP address";
-        if (address.ScopeId != 0) address = new IPAddress(address.GetAddressBytes());
+        if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0) address = new IPAddress(address.GetAddressBytes());
         if (Array.IndexOf(Metadata, address) >= 0)
         {
             var exact = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
