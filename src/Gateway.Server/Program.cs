@@ -58,7 +58,7 @@ if (auth.CorsOrigins.Length > 0)
 builder.Services.AddOptions<WebhookOptions>()
     .BindConfiguration("Gateway:Webhooks")
     .Validate(o => AddressPolicy.AreValid(o.AllowedNetworks),
-        "Gateway:Webhooks:AllowedNetworks must list networks in CIDR form (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8) with no bits set past the prefix.")
+        "Gateway:Webhooks:AllowedNetworks must list networks in CIDR form (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8).")
     .Validate(o => o.MaxResponseBodyBytes is >= 0 and <= 1024 * 1024, "Gateway:Webhooks:MaxResponseBodyBytes must be from 0 to 1048576.")
     .Validate(o => o.RecentFailures is >= 0 and <= 1000, "Gateway:Webhooks:RecentFailures must be from 0 to 1000.")
     .ValidateOnStart();
