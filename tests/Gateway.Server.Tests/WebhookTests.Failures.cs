@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Server.Tests;
@@ -80,18 +81,37 @@ public sealed partial class WebhookTests
         Assert.Equal(4, (await receiver.WaitForAsync(4)).Count);
     }
 
-    [Fact]
-    public async Task Exhausted_retries_reject_the_message_without_requeue()
+    /// <summary>A queue "q" whose rejected messages go to "q.dead" through the default exchange.</summary>
+    private static readonly object DeadLettered = new
     {
-        var (vhost, receiver) = await SetUpAsync();
+        arguments = new Dictionary<string, object> { ["x-dead-letter-exchange"] = "", ["x-dead-letter-routing-key"] = "q.dead" },
+    };
+
+    /// <summary>The one message dead-lettered into "q.dead", with the headers the rejection added.</summary>
+    private async Task<JsonElement> DeadLetterAsync(string vhost)
+    {
+        await _client.WaitForQueueAsync(vhost, "q.dead", q => q.MessagesReady == 1, "the message dead-lettered");
+        var delivery = Assert.Single(await _client.GetAsync(vhost, "q.dead", new { max = 10, ackMode = "auto" }));
+        return delivery.Properties.GetProperty("headers");
+    }
+
+    [Fact]
+    public async Task Exhausted_retries_dead_letter_the_message_with_the_last_error()
+    {
+        var (vhost, receiver) = await SetUpAsync(declaration: DeadLettered);
         await using var _ = receiver;
+        await _client.DeclareQueueAsync(vhost, "q.dead");
         receiver.Respond = Answer(_ => 502);
         await _client.PutWebhookAsync(vhost, "q", "hook", new { url = receiver.Url, retry = new { initialIntervalMilliseconds = 5, maxIntervalMilliseconds = 5, maxAttempts = 3 } });
 
         await _client.PublishToQueueAsync(vhost, "q", "undeliverable");
 
         await _client.WaitForWebhookAsync(vhost, "q", "hook", w => w.Status.Failed == 1, "the rejection");
-        await _client.WaitForQueueAsync(vhost, "q", q => q.Messages == 0, "the message gone from the queue");
+        var headers = await DeadLetterAsync(vhost);
+        Assert.Equal("Gave up after 3 attempt(s): HTTP 502", headers.GetProperty("x-webhook-error").GetString());
+        Assert.Equal("hook", headers.GetProperty("x-webhook-name").GetString());
+        Assert.Equal("rejected", headers.GetProperty("x-death")[0].GetProperty("reason").GetString());
+        Assert.Equal(0, (await _client.GetQueueAsync(vhost, "q")).Messages);
         Assert.Equal(3, receiver.Requests.Count);
     }
 
@@ -100,10 +120,11 @@ public sealed partial class WebhookTests
     [InlineData(401)]
     [InlineData(404)]
     [InlineData(422)]
-    public async Task A_client_error_rejects_the_message_at_once_without_retry(int status)
+    public async Task A_client_error_dead_letters_the_message_at_once_without_retry(int status)
     {
-        var (vhost, receiver) = await SetUpAsync();
+        var (vhost, receiver) = await SetUpAsync(declaration: DeadLettered);
         await using var _ = receiver;
+        await _client.DeclareQueueAsync(vhost, "q.dead");
         receiver.Respond = async (_, http) =>
         {
             http.Response.StatusCode = status;
@@ -118,8 +139,25 @@ public sealed partial class WebhookTests
         var failure = Assert.Single(webhook.Status.RecentFailures);
         Assert.Equal((status, "rejected"), (failure.Status!.Value, failure.Outcome));
         Assert.Equal($"HTTP {status}: refused: unknown order", failure.Error);
-        await _client.WaitForQueueAsync(vhost, "q", q => q.Messages == 0, "the message gone from the queue");
+        var headers = await DeadLetterAsync(vhost);
+        Assert.Equal($"HTTP {status}: refused: unknown order", headers.GetProperty("x-webhook-error").GetString());
+        Assert.Equal("rejected", headers.GetProperty("x-death")[0].GetProperty("reason").GetString());
+        Assert.Equal(0, (await _client.GetQueueAsync(vhost, "q")).Messages);
         Assert.Single(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Without_a_dead_letter_exchange_a_rejected_message_is_dropped()
+    {
+        var (vhost, receiver) = await SetUpAsync();
+        await using var _ = receiver;
+        receiver.Respond = Answer(_ => 400);
+        await _client.PutWebhookAsync(vhost, "q", "hook", new { url = receiver.Url });
+
+        await _client.PublishToQueueAsync(vhost, "q", "dropped");
+
+        await _client.WaitForWebhookAsync(vhost, "q", "hook", w => w.Status.Failed == 1, "the rejection");
+        await _client.WaitForQueueAsync(vhost, "q", q => q.Messages == 0, "the message gone from the queue");
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace Gateway.Storage.Tests;
 public sealed class MigrationTests
 {
     private const string FirstMigration = "20261127054905_InitialTopology";
-    private const string LatestMigration = "20261127082042_Security";
+    private const string LatestMigration = "20261127082900_Webhooks";
 
     /// <summary>Creates the file with the first migration only, then inserts a queue row the way that version stored it.</summary>
     private static void CreateFirstVersionDatabase(TempStore temp)
@@ -55,6 +55,7 @@ public sealed class MigrationTests
         Assert.Equal(4, temp.Count("__EFMigrationsHistory"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'expires_at'"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'not_before'"));
+        Assert.True(TableExists(temp, "webhooks"));
     }
 
     [Fact]

@@ -38,6 +38,12 @@ internal sealed record WebhookRuntime(AddressPolicy Policy, WebhookOptions Optio
 /// </remarks>
 internal sealed partial class WebhookSubscription
 {
+    /// <summary>The header of a dead-lettered copy that says why the webhook rejected it.</summary>
+    public const string ErrorHeader = "x-webhook-error";
+    /// <summary>The header of a dead-lettered copy that names the webhook.</summary>
+    public const string NameHeader = "x-webhook-name";
+    private const int MaxErrorHeaderLength = 1024;
+
     private readonly WebhookRuntime _runtime;
     private readonly ConcurrentDictionary<long, DateTimeOffset> _inFlight = new();
     private readonly Queue<WebhookFailure> _recentFailures = new();
@@ -330,9 +336,12 @@ internal sealed partial class WebhookSubscription
             try
             {
                 if (reject is null) await owner.Queue.AckAsync([delivery.Tag]).ConfigureAwait(false);
-                // Until the engine can reject with dead-letter headers, a plain reject: dead-lettered (when the queue
-                // has a dead-letter exchange) without the reason, which the failure log keeps.
-                else await owner.Queue.NackAsync([delivery.Tag], requeue: false).ConfigureAwait(false);
+                // Dead-lettered (reason "rejected") when the queue has a dead-letter exchange, the copy saying why.
+                else await owner.Queue.RejectAsync(delivery.Tag, new Dictionary<string, string>
+                {
+                    [ErrorHeader] = reject.Length <= MaxErrorHeaderLength ? reject : reject[..MaxErrorHeaderLength],
+                    [NameHeader] = owner.Key.Name,
+                }).ConfigureAwait(false);
             }
             catch (BrokerException)
             {

@@ -10,7 +10,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Gateway.Storage.Migrations
 {
     [DbContext(typeof(GatewayDbContext))]
-    [Migration("20261127075941_Webhooks")]
+    [Migration("20261127082900_Webhooks")]
     partial class Webhooks
     {
         /// <inheritdoc />
