@@ -90,8 +90,10 @@ public sealed class WebhookCrashTests(ITestOutputHelper output)
         Assert.Equal(count, idsByPayload.Values.Select(ids => ids[0]).Distinct().Count());
         var duplicates = all.GroupBy(r => r.Payload).Where(g => g.Count() > 1).ToList();
         output.WriteLine($"[test] {all.Length} requests for {count} messages; {duplicates.Count} delivered more than once");
-        // Whatever came again after the restart was in flight at the kill, so it comes marked redelivered.
-        Assert.All(duplicates, g => Assert.Equal("true", g.Last().Redelivered));
+        // Not asserted: that each second copy says Amqp-Redelivered: true. The journal records a delivery without the
+        // delivery waiting for it, so a POST sent in the last instant before the kill may come again unmarked; the
+        // webhook-id, checked above, is what a receiver deduplicates on.
+        output.WriteLine($"[test] {duplicates.Count(g => g.Last().Redelivered == "true")} of them marked redelivered");
     }
 
     [Fact]

@@ -231,15 +231,20 @@ internal sealed partial class WebhookDispatcher : IHostedService
         try
         {
             if (_stopped || !_webhooks.TryGetValue(webhook.Key, out var current) || current != webhook) return;
+            var at = _time.GetUtcNow();
+            // Stored before it shows: a crash right after the status said "disabled" must not start it again.
+            try
+            {
+                if (webhook.Queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { DisabledReason = reason, DisabledAt = at });
+            }
+            catch (StorageException e)
+            {
+                LogStoreFailed(e, webhook.Key.ToString()); // disabled until the gateway restarts
+            }
             webhook.DisabledReason = reason;
-            webhook.DisabledAt = _time.GetUtcNow();
+            webhook.DisabledAt = at;
             LogDisabled(webhook.Key.ToString(), reason);
             await webhook.StopAsync();
-            if (webhook.Queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored());
-        }
-        catch (StorageException e)
-        {
-            LogStoreFailed(e, webhook.Key.ToString());
         }
         finally
         {
