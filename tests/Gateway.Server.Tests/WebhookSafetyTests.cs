@@ -97,3 +97,21 @@ public sealed class WebhookAllowListTests(WebhookGateway gateway) : IClassFixtur
         await _client.PutWebhookAsync(vhost, "q", "hook", new { url = "http://127.0.0.1:1/hook", enabled = false });
     }
 }
+
+/// <summary>Webhook settings are checked when the gateway starts.</summary>
+public sealed class WebhookConfigurationTests
+{
+    [Theory]
+    [InlineData("Gateway:Webhooks:AllowedNetworks:0", "intranet", "Gateway:Webhooks:AllowedNetworks")]
+    [InlineData("Gateway:Webhooks:MaxResponseBodyBytes", "-1", "Gateway:Webhooks:MaxResponseBodyBytes")]
+    [InlineData("Gateway:Webhooks:RecentFailures", "5000", "Gateway:Webhooks:RecentFailures")]
+    public void A_bad_setting_stops_the_gateway_at_start_naming_it(string key, string value, string named)
+    {
+        using var root = new GatewayFactory();
+        using var factory = root.WithWebHostBuilder(b => b.UseSetting(key, value));
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains(named, error.ToString());
+    }
+}
