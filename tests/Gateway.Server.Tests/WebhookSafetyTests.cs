@@ -115,3 +115,64 @@ public sealed class WebhookConfigurationTests
         Assert.Contains(named, error.ToString());
     }
 }
+
+/// <summary>With authentication on, managing a queue's webhooks needs configure and read permission on the queue.</summary>
+public sealed class WebhookPermissionTests(SecuredGateway gateway) : IClassFixture<SecuredGateway>
+{
+    private readonly HttpClient _admin = gateway.CreateAdminClient();
+
+    /// <summary>A user with the given permission patterns in a new vhost that has queue "q"; returns the vhost and the user's client.</summary>
+    private async Task<(string Vhost, HttpClient Client)> UserAsync(string configure, string write, string read)
+    {
+        var vhost = await _admin.CreateVhostAsync("perm");
+        await _admin.DeclareQueueAsync(vhost, "q");
+        var user = $"u-{Guid.NewGuid():N}";
+        await _admin.SendOkAsync(HttpMethod.Put, $"/api/users/{user}", new { tags = Array.Empty<string>() }, System.Net.HttpStatusCode.Created);
+        await _admin.SendOkAsync(HttpMethod.Put, $"/api/vhosts/{vhost}/permissions/{user}", new { configure, write, read }, System.Net.HttpStatusCode.Created);
+        var created = await _admin.SendOkAsync(HttpMethod.Post, $"/api/users/{user}/keys", new { }, System.Net.HttpStatusCode.Created);
+        var key = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
+        return (vhost, gateway.CreateClientWithKey(key));
+    }
+
+    [Fact]
+    public async Task Without_configure_permission_on_the_queue_a_webhook_cannot_be_created()
+    {
+        var (vhost, client) = await UserAsync(configure: "^other$", write: ".*", read: ".*");
+
+        var response = await client.PutJsonAsync(WebhookApi.Webhook(vhost, "q", "hook"), new { url = "https://example.com/hook", enabled = false });
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Forbidden, "access-refused");
+    }
+
+    [Fact]
+    public async Task Without_read_permission_on_the_queue_a_webhook_cannot_be_created()
+    {
+        var (vhost, client) = await UserAsync(configure: ".*", write: ".*", read: "^other$");
+
+        var response = await client.PutJsonAsync(WebhookApi.Webhook(vhost, "q", "hook"), new { url = "https://example.com/hook", enabled = false });
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Forbidden, "access-refused");
+    }
+
+    [Fact]
+    public async Task With_configure_and_read_permission_a_webhook_is_created_listed_and_deleted()
+    {
+        var (vhost, client) = await UserAsync(configure: "^q$", write: "", read: "^q$");
+
+        await client.PutWebhookAsync(vhost, "q", "hook", new { url = "https://example.com/hook", enabled = false });
+        await client.SendOkAsync(HttpMethod.Get, WebhookApi.Webhooks(vhost, "q"), null, HttpStatusCode.OK);
+        await client.SendOkAsync(HttpMethod.Delete, WebhookApi.Webhook(vhost, "q", "hook"), null, HttpStatusCode.NoContent);
+    }
+
+    [Fact]
+    public async Task Redrive_needs_read_on_the_source_queue()
+    {
+        var (vhost, client) = await UserAsync(configure: "^q$", write: ".*", read: "^q$");
+        await _admin.DeclareQueueAsync(vhost, "dead");
+        await client.PutWebhookAsync(vhost, "q", "hook", new { url = "https://example.com/hook", enabled = false });
+
+        var response = await client.PostJsonAsync(WebhookApi.Webhook(vhost, "q", "hook") + "/redrive", new { from = "dead" });
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Forbidden, "access-refused");
+    }
+}

@@ -2,6 +2,7 @@ using Gateway.Broker;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Gateway.Server.Validation;
 using Gateway.Server.Webhooks;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -15,17 +16,19 @@ internal static class WebhookEndpoints
     {
         var webhooks = api.MapGroup("/vhosts/{vhost}/queues/{queue}/webhooks").WithTags("Webhooks")
             .AddEndpointFilter<WebhookNameFilter>()
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
         webhooks.MapGet("", (string vhost, string queue, MessageBroker broker, WebhookDispatcher dispatcher) =>
             {
                 var q = RequireQueue(broker, vhost, queue);
                 return TypedResults.Ok(dispatcher.List(q).Select(ToInfo).ToList());
             })
+            .RequiresVhostAccess()
             .WithName("ListWebhooks").WithSummary("List a queue's webhooks with their status");
 
         webhooks.MapGet("/{name}", (string vhost, string queue, string name, MessageBroker broker, WebhookDispatcher dispatcher) =>
                 TypedResults.Ok(ToInfo(RequireWebhook(broker, dispatcher, vhost, queue, name))))
+            .RequiresVhostAccess()
             .WithName("GetWebhook").WithSummary("Read a webhook with its status")
             .WithDescription("Status: state (active, paused, disabled), counts of delivered, retried and failed since the gateway started, " +
                              "messages in flight, the queue's backlog, lag, the last error and the recent failed attempts. Secrets are never shown.");
@@ -40,6 +43,7 @@ internal static class WebhookEndpoints
                     : TypedResults.Ok(ToInfo(webhook));
             })
             .Validate<WebhookRequest>()
+            .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
             .WithName("PutWebhook").WithSummary("Create or replace a webhook: the queue's messages are POSTed to its URL")
             .WithDescription("201 when created, 200 when replaced (a changed definition restarts it: deliveries in flight return to the queue) or unchanged. " +
                              "A 2xx answer acknowledges a message; 408, 425, 429, 5xx, timeouts and connection errors are retried with exponential backoff " +
@@ -54,6 +58,7 @@ internal static class WebhookEndpoints
                 var q = RequireQueue(broker, vhost, queue);
                 return await dispatcher.DeleteAsync(q, name) ? TypedResults.NoContent() : NotFound(vhost, queue, name);
             })
+            .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
             .WithName("DeleteWebhook").WithSummary("Delete a webhook")
             .WithDescription("Deliveries in flight are abandoned and their messages return to the queue.");
 
@@ -63,25 +68,36 @@ internal static class WebhookEndpoints
                 var q = RequireQueue(broker, vhost, queue);
                 return await dispatcher.EnableAsync(q, name) is { } webhook ? TypedResults.Ok(ToInfo(webhook)) : NotFound(vhost, queue, name);
             })
+            .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
             .WithName("EnableWebhook").WithSummary("Re-enable a webhook disabled by a 410 answer (or paused), and resume delivering");
 
         webhooks.MapPost("/{name}/redrive", async Task<Results<Ok<RedriveResult>, ProblemHttpResult>> (string vhost, string queue, string name,
-                RedriveRequest request, MessageBroker broker, WebhookDispatcher dispatcher) =>
+                RedriveRequest request, MessageBroker broker, WebhookDispatcher dispatcher, HttpContext http, Access access) =>
             {
                 var v = broker.RequireVhost(vhost);
                 var q = RequireQueue(broker, vhost, queue);
                 if (dispatcher.Get(q, name) is null) return NotFound(vhost, queue, name);
+                // Taking from 'from' needs read there; publishing through the default exchange needs write on it.
+                if ((access.Check(http, vhost, Permission.Read, request.From) ?? access.Check(http, vhost, Permission.Write, Names.DefaultExchangeAlias))
+                    is { } denied) return denied;
                 var source = v.GetQueue(request.From) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{request.From}' in vhost '{vhost}'.");
+                source.RequireAccess(null);
                 return TypedResults.Ok(new RedriveResult { Moved = await WebhookDispatcher.RedriveAsync(source, q, request.Max) });
             })
             .Validate<RedriveRequest>()
+            .Requires(Permission.Read, "queue")
             .WithName("RedriveWebhook").WithSummary("Move messages from another queue (e.g. the dead-letter queue) back to the webhook's queue")
             .WithDescription("Takes up to 'max' ready messages from 'from' and publishes each, with its properties and payload, to the end of " +
                              "the webhook's queue through the default exchange; each leaves 'from' once its copy is confirmed.");
     }
 
-    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue) =>
-        broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+    // An exclusive queue belongs to its connection: no webhook may consume it (409 resource-locked).
+    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue)
+    {
+        var q = broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+        q.RequireAccess(null);
+        return q;
+    }
 
     private static WebhookSubscription RequireWebhook(MessageBroker broker, WebhookDispatcher dispatcher, string vhost, string queue, string name) =>
         dispatcher.Get(RequireQueue(broker, vhost, queue), name)

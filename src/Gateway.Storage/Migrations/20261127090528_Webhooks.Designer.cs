@@ -10,7 +10,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Gateway.Storage.Migrations
 {
     [DbContext(typeof(GatewayDbContext))]
-    [Migration("20261127082900_Webhooks")]
+    [Migration("20261127090528_Webhooks")]
     partial class Webhooks
     {
         /// <inheritdoc />
@@ -18,6 +18,38 @@ namespace Gateway.Storage.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
+
+            modelBuilder.Entity("Gateway.Storage.Topology.ApiKeyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Description")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("RevokedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("SecretHash")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("User")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("User");
+
+                    b.ToTable("api_keys", (string)null);
+                });
 
             modelBuilder.Entity("Gateway.Storage.Topology.BindingRow", b =>
                 {
@@ -77,6 +109,31 @@ namespace Gateway.Storage.Migrations
                     b.ToTable("exchanges", (string)null);
                 });
 
+            modelBuilder.Entity("Gateway.Storage.Topology.PermissionRow", b =>
+                {
+                    b.Property<string>("User")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Vhost")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Configure")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Read")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Write")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("User", "Vhost");
+
+                    b.ToTable("permissions", (string)null);
+                });
+
             modelBuilder.Entity("Gateway.Storage.Topology.QueueRow", b =>
                 {
                     b.Property<string>("Vhost")
@@ -103,6 +160,23 @@ namespace Gateway.Storage.Migrations
                         .IsUnique();
 
                     b.ToTable("queues", (string)null);
+                });
+
+            modelBuilder.Entity("Gateway.Storage.Topology.UserRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Tags")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("users", (string)null);
                 });
 
             modelBuilder.Entity("Gateway.Storage.Topology.VhostRow", b =>
