@@ -14,6 +14,15 @@ using System.Text.Json;
 //   ... -- fanout http://127.0.0.1:8080 [messages=100000]
 //   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10]
 //   ... -- idle http://127.0.0.1:8080 [subscriptions=10000] <server pid>
+//   ... -- webhook http://127.0.0.1:8080 [messages=20000] [concurrency=1,32]
+//       (start the gateway with Gateway__Webhooks__AllowedNetworks__0=127.0.0.1/32: the receiver listens on loopback)
+if (args.Length > 0 && args[0] == "webhook")
+{
+    var target = args[1].TrimEnd('/');
+    var levels = (args.Length > 3 ? args[3] : "1,32").Split(',').Select(int.Parse).ToArray();
+    await WebhookScenario.RunAsync(new HttpClient { BaseAddress = new Uri(target) }, args.Length > 2 ? int.Parse(args[2]) : 20_000, levels);
+    return;
+}
 if (args.Length > 0 && args[0] is "fanout" or "latency" or "idle")
 {
     var target = args[1].TrimEnd('/');

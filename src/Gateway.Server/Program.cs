@@ -10,6 +10,7 @@ using Gateway.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.OpenApi;
+using Gateway.Server.Webhooks;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
@@ -54,6 +55,16 @@ if (auth.CorsOrigins.Length > 0)
     builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(auth.CorsOrigins).AllowAnyHeader().AllowAnyMethod()
         .WithExposedHeaders("Location", "WWW-Authenticate", "Retry-After")));
 
+builder.Services.AddOptions<WebhookOptions>()
+    .BindConfiguration("Gateway:Webhooks")
+    .Validate(o => AddressPolicy.AreValid(o.AllowedNetworks),
+        "Gateway:Webhooks:AllowedNetworks must list networks in CIDR form (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8).")
+    .Validate(o => o.MaxResponseBodyBytes is >= 0 and <= 1024 * 1024, "Gateway:Webhooks:MaxResponseBodyBytes must be from 0 to 1048576.")
+    .Validate(o => o.RecentFailures is >= 0 and <= 1000, "Gateway:Webhooks:RecentFailures must be from 0 to 1000.")
+    .ValidateOnStart();
+builder.Services.AddSingleton(sp => new AddressPolicy(sp.GetRequiredService<IOptions<WebhookOptions>>().Value.AllowedNetworks));
+builder.Services.AddSingleton<WebhookDispatcher>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
 builder.Services.AddSingleton<ReadinessState>();
 builder.Services.AddGatewayStorage(repositoryRoot, builder.Environment.ContentRootPath);
 builder.Services.AddValidatorsFromAssemblyContaining<PublishRequestValidator>(ServiceLifetime.Singleton, includeInternalTypes: true);
@@ -139,6 +150,7 @@ api.MapConsumeEndpoints();
 api.MapWebSocketEndpoints();
 api.MapEventStreamEndpoints();
 api.MapUserEndpoints();
+api.MapWebhookEndpoints();
 
 if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
 else Bootstrap.Run(app.Services.GetRequiredService<UserDirectory>(), app.Services.GetRequiredService<IOptions<AuthOptions>>().Value,

@@ -112,6 +112,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
                 if (db.Vhosts.Find(c.Vhost) is null) db.Vhosts.Add(new VhostRow { Name = c.Vhost });
                 break;
             case TopologyChange.VhostDeleted c:
+                db.Webhooks.Where(w => w.Vhost == c.Vhost).ExecuteDelete();
                 db.Bindings.Where(b => b.Vhost == c.Vhost).ExecuteDelete();
                 db.Queues.Where(q => q.Vhost == c.Vhost).ExecuteDelete();
                 db.Exchanges.Where(x => x.Vhost == c.Vhost).ExecuteDelete();
@@ -135,6 +136,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
                 });
                 break;
             case TopologyChange.QueueDeleted c:
+                db.Webhooks.Where(w => w.Vhost == c.Vhost && w.Queue == c.Name).ExecuteDelete();
                 if (db.Queues.Find(c.Vhost, c.Name) is { } q) db.Queues.Remove(q);
                 break;
             case TopologyChange.BindingAdded c:
@@ -289,6 +291,56 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         }
         transaction.Commit();
         return removed;
+    }
+
+    /// <inheritdoc />
+    public void SaveWebhook(StoredWebhook webhook) => WriteTopology(db =>
+    {
+        var row = db.Webhooks.Find(webhook.Vhost, webhook.Queue, webhook.Name);
+        if (row is null)
+        {
+            row = new WebhookRow { Vhost = webhook.Vhost, Queue = webhook.Queue, Name = webhook.Name, Definition = webhook.Definition };
+            db.Webhooks.Add(row);
+        }
+        row.Definition = webhook.Definition;
+        row.DisabledReason = webhook.DisabledReason;
+        row.DisabledAt = webhook.DisabledAt?.UtcTicks;
+    });
+
+    /// <inheritdoc />
+    public void DeleteWebhook(string vhost, string queue, string name) => WriteTopology(db =>
+    {
+        if (db.Webhooks.Find(vhost, queue, name) is { } row) db.Webhooks.Remove(row);
+    });
+
+    /// <inheritdoc />
+    public IReadOnlyList<StoredWebhook> LoadWebhooks()
+    {
+        lock (_topologyLock)
+        {
+            using var db = new GatewayDbContext(_dbOptions);
+            return db.Webhooks.AsNoTracking().AsEnumerable()
+                .Select(w => new StoredWebhook(w.Vhost, w.Queue, w.Name, w.Definition, w.DisabledReason,
+                    w.DisabledAt is { } at ? new DateTimeOffset(at, TimeSpan.Zero) : null))
+                .ToList();
+        }
+    }
+
+    private void WriteTopology(Action<GatewayDbContext> change)
+    {
+        lock (_topologyLock)
+        {
+            try
+            {
+                using var db = new GatewayDbContext(_dbOptions);
+                change(db);
+                db.SaveChanges();
+            }
+            catch (Exception e) when (e is DbUpdateException or SqliteException or InvalidOperationException)
+            {
+                throw new StorageException("The webhook could not be stored: " + (e.InnerException ?? e).Message, e);
+            }
+        }
     }
 
     /// <inheritdoc />

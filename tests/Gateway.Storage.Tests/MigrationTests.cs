@@ -12,7 +12,7 @@ namespace Gateway.Storage.Tests;
 public sealed class MigrationTests
 {
     private const string FirstMigration = "20261127054905_InitialTopology";
-    private const string LatestMigration = "20261127082042_Security";
+    private const string LatestMigration = "20261127090528_Webhooks";
 
     /// <summary>Creates the file with the first migration only, then inserts a queue row the way that version stored it.</summary>
     private static void CreateFirstVersionDatabase(TempStore temp)
@@ -52,9 +52,10 @@ public sealed class MigrationTests
         Assert.True(TableExists(temp, "messages"));
         Assert.True(TableExists(temp, "queue_messages"));
         Assert.Equal(1, temp.Count("__EFMigrationsHistory", $"MigrationId = '{LatestMigration}'"));
-        Assert.Equal(4, temp.Count("__EFMigrationsHistory"));
+        Assert.Equal(5, temp.Count("__EFMigrationsHistory"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'expires_at'"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'not_before'"));
+        Assert.True(TableExists(temp, "webhooks"));
     }
 
     [Fact]

@@ -35,7 +35,33 @@ public interface IBrokerStore
     /// messages only they held. Recovery calls it only when it met such entries.
     /// </summary>
     int RemoveOrphans(IReadOnlyCollection<long> orphanQueueIds);
+
+    /// <summary>
+    /// Stores a webhook subscription of a durable queue, replacing the one of the same vhost, queue and name. The
+    /// engine does not deliver webhooks (the host does); the store keeps them with the topology so that deleting the
+    /// queue or its vhost deletes them in the same transaction. Throws <see cref="StorageException"/> on failure.
+    /// </summary>
+    void SaveWebhook(StoredWebhook webhook);
+
+    /// <summary>Deletes a webhook subscription; nothing happens when it is not stored. Throws <see cref="StorageException"/> on failure.</summary>
+    void DeleteWebhook(string vhost, string queue, string name);
+
+    /// <summary>Every stored webhook subscription, for the host to start at start-up.</summary>
+    IReadOnlyList<StoredWebhook> LoadWebhooks();
 }
+
+/// <summary>
+/// A webhook subscription as stored. <paramref name="Definition"/> is the host's own serialized form (target, secret,
+/// retry policy…), kept as it is, so that the host can add settings without a storage change.
+/// </summary>
+/// <param name="Vhost">The queue's vhost.</param>
+/// <param name="Queue">The queue it consumes from.</param>
+/// <param name="Name">Its name, unique per queue.</param>
+/// <param name="Definition">The host's serialized definition.</param>
+/// <param name="DisabledReason">Why the host disabled it (e.g. the endpoint answered 410 Gone); null while it is not disabled.</param>
+/// <param name="DisabledAt">When it was disabled.</param>
+public sealed record StoredWebhook(string Vhost, string Queue, string Name, string Definition, string? DisabledReason = null,
+    DateTimeOffset? DisabledAt = null);
 
 /// <summary>
 /// Where persistent messages on durable queues are recorded. Queues call it under their own lock, so the journal

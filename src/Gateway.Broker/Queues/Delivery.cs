@@ -7,4 +7,13 @@ namespace Gateway.Broker.Queues;
 /// <param name="Message">The message; shared, immutable.</param>
 /// <param name="Redelivered">True when the message was delivered before and came back (AMQP's redelivered flag).</param>
 /// <param name="DeliveryCount">How many times the message has been delivered, this time included.</param>
-public readonly record struct Delivery(DeliveryTag Tag, Message Message, bool Redelivered, int DeliveryCount);
+public readonly record struct Delivery(DeliveryTag Tag, Message Message, bool Redelivered, int DeliveryCount)
+{
+    /// <summary>
+    /// The message's position in its queue: the same on every redelivery, after a restart too (durable queues keep it
+    /// in the journal), and never given to another message of the same queue. With the queue's
+    /// <see cref="MessageQueue.DurableId"/> (or <see cref="MessageQueue.Incarnation"/> for a queue kept in memory) it
+    /// identifies the message for consumers that deduplicate, such as webhook receivers.
+    /// </summary>
+    public long Sequence { get; init; }
+}

@@ -78,6 +78,10 @@ public sealed class MessageQueue
         _mayExpire = arguments.MessageTtl is not null;
         _lastUsed = timers.NowTicks;
         if (arguments.Expires is { } expires) ScheduleWake(_lastUsed + expires.Ticks);
+        // A durable queue numbers its messages from the clock's ticks at each start (recovery raises it further to the
+        // highest stored position): positions given out before a restart, even to messages acknowledged since, are
+        // never given again (that would need more than ten million messages a second), so a position stays a unique id.
+        if (_journal is not null) _nextSequence = leases.NowTicks;
     }
 
     /// <summary>The queue's declaration.</summary>
@@ -700,7 +704,10 @@ public sealed class MessageQueue
         entry.LeaseDeadline = leaseDeadline;
         _unacked.Add(entry.DeliveryId, entry);
         if (leaseDeadline != 0) _leases.Add(this, entry.DeliveryId, leaseDeadline);
-        return new Delivery(new DeliveryTag(Incarnation, entry.DeliveryId), entry.Message, entry.Redelivered, entry.DeliveryCount);
+        return new Delivery(new DeliveryTag(Incarnation, entry.DeliveryId), entry.Message, entry.Redelivered, entry.DeliveryCount)
+        {
+            Sequence = entry.Sequence,
+        };
     }
 
     // Hands ready messages to consumers with room, round-robin. Called under the lock after anything that adds

@@ -33,6 +33,7 @@ internal static partial class Durability
         }
         services.AddSingleton(sp => SqliteStore.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Storage")));
+        services.AddSingleton<IBrokerStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddSingleton(sp => new MessageBroker(BrokerOptions.Default, sp.GetRequiredService<SqliteStore>()));
         services.AddHostedService<RecoveryService>();
         return services;

@@ -74,19 +74,32 @@ internal static class RawHeaders
     {
         headers.ContentType = p.ContentType ?? "application/octet-stream";
         if (p.ContentEncoding is not null) headers.ContentEncoding = Encode(p.ContentEncoding);
-        Set(headers, DeliveryMode, p.DeliveryMode?.ToString(CultureInfo.InvariantCulture));
-        Set(headers, Priority, p.Priority?.ToString(CultureInfo.InvariantCulture));
-        Set(headers, CorrelationId, p.CorrelationId);
-        Set(headers, ReplyTo, p.ReplyTo);
-        Set(headers, Expiration, p.Expiration);
-        Set(headers, MessageId, p.MessageId);
-        Set(headers, Timestamp, p.Timestamp?.ToString(CultureInfo.InvariantCulture));
-        Set(headers, Type, p.Type);
-        Set(headers, UserId, p.UserId);
-        Set(headers, AppId, p.AppId);
+        ForEach(p, headers, static (h, name, value) => h[name] = value);
+    }
+
+    /// <summary>
+    /// Hands every property but the content type and encoding to <paramref name="add"/> as an <c>Amqp-*</c> header
+    /// name and its encoded value (webhooks write them into their requests the same way).
+    /// </summary>
+    public static void ForEach<TState>(MessageProperties p, TState state, Action<TState, string, string> add)
+    {
+        void Set(string name, string? value)
+        {
+            if (value is not null) add(state, name, Encode(value));
+        }
+        Set(DeliveryMode, p.DeliveryMode?.ToString(CultureInfo.InvariantCulture));
+        Set(Priority, p.Priority?.ToString(CultureInfo.InvariantCulture));
+        Set(CorrelationId, p.CorrelationId);
+        Set(ReplyTo, p.ReplyTo);
+        Set(Expiration, p.Expiration);
+        Set(MessageId, p.MessageId);
+        Set(Timestamp, p.Timestamp?.ToString(CultureInfo.InvariantCulture));
+        Set(Type, p.Type);
+        Set(UserId, p.UserId);
+        Set(AppId, p.AppId);
         if (p.Headers is null) return;
         foreach (var (name, value) in p.Headers)
-            headers[HeaderPrefix + Encode(name)] = Encode(value switch
+            add(state, HeaderPrefix + Encode(name), Encode(value switch
             {
                 null => "",
                 string s => s,
@@ -95,7 +108,7 @@ internal static class RawHeaders
                 double d => d.ToString("R", CultureInfo.InvariantCulture),
                 byte[] bytes => Convert.ToBase64String(bytes),
                 _ => value.ToString() ?? "",
-            });
+            }));
     }
 
     public static void Set(IHeaderDictionary headers, string name, string? value)

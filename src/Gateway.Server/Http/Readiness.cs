@@ -6,6 +6,10 @@ namespace Gateway.Server.Http;
 public sealed class ReadinessState
 {
     private volatile string? _notReadyReason = "starting";
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes the first time the gateway becomes ready (for work that must wait for recovery).</summary>
+    public Task Ready => _ready.Task;
 
     /// <summary>True once start-up has finished.</summary>
     public bool IsReady => _notReadyReason is null;
@@ -14,7 +18,11 @@ public sealed class ReadinessState
     public string? NotReadyReason => _notReadyReason;
 
     /// <summary>Marks the gateway ready.</summary>
-    public void MarkReady() => _notReadyReason = null;
+    public void MarkReady()
+    {
+        _notReadyReason = null;
+        _ready.TrySetResult();
+    }
 
     /// <summary>Marks the gateway not ready, with the reason shown by /readyz.</summary>
     public void MarkNotReady(string reason) => _notReadyReason = reason;

@@ -185,6 +185,32 @@ namespace Gateway.Storage.Migrations
 
                     b.ToTable("vhosts", (string)null);
                 });
+
+            modelBuilder.Entity("Gateway.Storage.Topology.WebhookRow", b =>
+                {
+                    b.Property<string>("Vhost")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Queue")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Definition")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("DisabledAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DisabledReason")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Vhost", "Queue", "Name");
+
+                    b.ToTable("webhooks", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }

@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore.Design;
 
 namespace Gateway.Storage.Topology;
 
-/// <summary>Durable topology: vhosts, exchanges, queues and bindings. Migrations live in Migrations/ and run at start.</summary>
+/// <summary>Durable topology: vhosts, exchanges, queues, bindings and webhook subscriptions. Migrations live in Migrations/ and run at start.</summary>
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public DbSet<VhostRow> Vhosts => Set<VhostRow>();
@@ -13,6 +13,7 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<UserRow> Users => Set<UserRow>();
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
     public DbSet<PermissionRow> Permissions => Set<PermissionRow>();
+    public DbSet<WebhookRow> Webhooks => Set<WebhookRow>();
 
     protected override void OnModelCreating(ModelBuilder model)
     {
@@ -52,6 +53,11 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
         {
             e.ToTable("permissions");
             e.HasKey(p => new { p.User, p.Vhost });
+        });
+        model.Entity<WebhookRow>(e =>
+        {
+            e.ToTable("webhooks");
+            e.HasKey(w => new { w.Vhost, w.Queue, w.Name });
         });
     }
 }
@@ -124,6 +130,19 @@ public sealed class BindingRow
     public required string DestinationType { get; set; }
     public required string RoutingKey { get; set; }
     public byte[]? Arguments { get; set; }
+}
+
+/// <summary>A webhook subscription of a durable queue; deleted with its queue or vhost.</summary>
+public sealed class WebhookRow
+{
+    public required string Vhost { get; set; }
+    public required string Queue { get; set; }
+    public required string Name { get; set; }
+    /// <summary>The server's serialized definition (JSON), kept as it is.</summary>
+    public required string Definition { get; set; }
+    public string? DisabledReason { get; set; }
+    /// <summary>When it was disabled, in UTC ticks.</summary>
+    public long? DisabledAt { get; set; }
 }
 
 /// <summary>Lets <c>dotnet ef migrations add</c> build the model without starting the server.</summary>

@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using Gateway.Broker;
+using Gateway.Broker.Durability;
+using Gateway.Broker.Queues;
+using Gateway.Server.Contracts;
+using Gateway.Server.Http;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Webhooks;
+
+/// <summary>
+/// Owns every webhook: creates, changes, pauses, disables and deletes them, keeps those of durable queues in the store
+/// (deleted with their queue or vhost by the store itself), and starts the stored ones once recovery has finished.
+/// Changes are serialized by one gate; deliveries never take it.
+/// </summary>
+internal sealed partial class WebhookDispatcher : IHostedService
+{
+    private readonly MessageBroker _broker;
+    private readonly IBrokerStore? _store;
+    private readonly ReadinessState _readiness;
+    private readonly ILogger<WebhookDispatcher> _logger;
+    private readonly TimeProvider _time;
+    private readonly WebhookRuntime _runtime;
+    private readonly ConcurrentDictionary<WebhookKey, WebhookSubscription> _webhooks = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _loading = Task.CompletedTask;
+    private bool _stopped;
+
+    public WebhookDispatcher(MessageBroker broker, ReadinessState readiness, IOptions<WebhookOptions> options, AddressPolicy policy,
+        TimeProvider time, ILogger<WebhookDispatcher> logger, IBrokerStore? store = null)
+    {
+        _broker = broker;
+        _store = store;
+        _readiness = readiness;
+        _logger = logger;
+        _time = time;
+        _runtime = new WebhookRuntime(policy, options.Value, time, logger,
+            (webhook, reason) => _ = Task.Run(() => DisableAsync(webhook, reason)),
+            webhook => _ = Task.Run(() => EndedAsync(webhook)));
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Durability.IsDocumentGeneration) return Task.CompletedTask;
+        _loading = Task.Run(LoadWhenReadyAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await _loading;
+        await _gate.WaitAsync(CancellationToken.None);
+        try
+        {
+            _stopped = true;
+            await Task.WhenAll(_webhooks.Values.Select(w => w.StopAsync()));
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task LoadWhenReadyAsync()
+    {
+        try
+        {
+            await _readiness.Ready.WaitAsync(_stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        if (_store is null) return;
+        await _gate.WaitAsync(CancellationToken.None);
+        try
+        {
+            if (_stopped) return;
+            var started = 0;
+            foreach (var stored in _store.LoadWebhooks())
+            {
+                var key = new WebhookKey(stored.Vhost, stored.Queue, stored.Name);
+                if (_webhooks.ContainsKey(key)) continue; // created through the API meanwhile: that one is newer
+                var queue = _broker.GetVhost(stored.Vhost)?.GetQueue(stored.Queue);
+                WebhookDefinition? definition = null;
+                try
+                {
+                    definition = WebhookDefinition.Deserialize(stored.Definition);
+                }
+                catch (System.Text.Json.JsonException e)
+                {
+                    LogUnreadable(e, key.ToString());
+                }
+                if (queue is null || definition is null)
+                {
+                    // Its queue is gone (a crash between the queue's deletion and ours), or it cannot be read: dropped.
+                    if (queue is null) LogOrphan(key.ToString());
+                    _store.DeleteWebhook(stored.Vhost, stored.Queue, stored.Name);
+                    continue;
+                }
+                var webhook = new WebhookSubscription(key, queue, definition, stored.DisabledReason, stored.DisabledAt, _runtime);
+                _webhooks[key] = webhook;
+                webhook.Start();
+                started++;
+            }
+            LogLoaded(started);
+        }
+        catch (Exception e)
+        {
+            LogLoadFailed(e);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The queue's webhooks, by name.</summary>
+    public IReadOnlyList<WebhookSubscription> List(MessageQueue queue) =>
+        _webhooks.Values.Where(w => w.Queue == queue).OrderBy(w => w.Key.Name, StringComparer.Ordinal).ToList();
+
+    /// <summary>The webhook, or null.</summary>
+    public WebhookSubscription? Get(MessageQueue queue, string name) =>
+        _webhooks.TryGetValue(new WebhookKey(queue.VirtualHost.Name, queue.Name, name), out var w) && w.Queue == queue ? w : null;
+
+    /// <summary>
+    /// Creates or replaces a webhook. An unchanged definition changes nothing; a changed one restarts it (deliveries in
+    /// flight return to the queue). A webhook disabled by a 410 stays disabled until <see cref="EnableAsync"/>.
+    /// Stored first (durable queues): a storage failure changes nothing.
+    /// </summary>
+    public async Task<(WebhookSubscription Webhook, bool Created)> PutAsync(MessageQueue queue, string name, WebhookRequest request)
+    {
+        var key = new WebhookKey(queue.VirtualHost.Name, queue.Name, name);
+        await _gate.WaitAsync();
+        try
+        {
+            ThrowIfStopped();
+            var existing = _webhooks.GetValueOrDefault(key);
+            if (existing is not null && existing.Queue != queue) existing = null; // of a deleted queue of the same name
+            var definition = WebhookDefinition.From(request, existing?.Definition, _time.GetUtcNow());
+            if (existing is not null && existing.Definition == definition) return (existing, false);
+            var webhook = existing ?? new WebhookSubscription(key, queue, definition, null, null, _runtime);
+            if (queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize() });
+            if (existing is not null) await existing.StopAsync();
+            webhook.Definition = definition;
+            _webhooks[key] = webhook;
+            webhook.Start();
+            if (existing is null) LogCreated(key.ToString(), definition.Concurrency, definition.Format);
+            return (webhook, existing is null);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Deletes a webhook; its deliveries in flight return to the queue. False when there is none.</summary>
+    public async Task<bool> DeleteAsync(MessageQueue queue, string name)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (Get(queue, name) is not { } webhook) return false;
+            if (queue.DurableId != 0) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
+            _webhooks.TryRemove(webhook.Key, out _);
+            await webhook.StopAsync();
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Clears a 410's disabling and a pause, and starts delivering. Null when there is no such webhook.</summary>
+    public async Task<WebhookSubscription?> EnableAsync(MessageQueue queue, string name)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            ThrowIfStopped();
+            if (Get(queue, name) is not { } webhook) return null;
+            var definition = webhook.Definition with { Enabled = true };
+            if (queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize(), DisabledReason = null, DisabledAt = null });
+            webhook.Definition = definition;
+            webhook.DisabledReason = null;
+            webhook.DisabledAt = null;
+            webhook.Start();
+            return webhook;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Moves up to <paramref name="max"/> messages from <paramref name="source"/> (typically the queue's dead-letter
+    /// queue) to the end of <paramref name="target"/>, through the default exchange, each once its copy is confirmed.
+    /// </summary>
+    public static async Task<int> RedriveAsync(MessageQueue source, MessageQueue target, int max)
+    {
+        if (source == target) throw new BrokerException(BrokerError.InvalidArgument, "A queue cannot be redriven into itself.");
+        var deliveries = source.Take(max, TimeSpan.FromMinutes(5));
+        var moved = new List<DeliveryTag>(deliveries.Count);
+        var back = new List<DeliveryTag>();
+        try
+        {
+            foreach (var delivery in deliveries)
+            {
+                var message = delivery.Message;
+                var copy = new Gateway.Broker.Messages.Message("", target.Name, message.Properties, message.Body);
+                var outcome = await target.VirtualHost.PublishAsync("", copy);
+                (outcome.Routed ? moved : back).Add(delivery.Tag);
+            }
+        }
+        finally
+        {
+            var rest = deliveries.Select(d => d.Tag).Except(moved).ToList();
+            if (rest.Count > 0) await source.NackAsync(rest, requeue: true);
+            if (moved.Count > 0) await source.AckAsync(moved);
+        }
+        return moved.Count;
+    }
+
+    private async Task DisableAsync(WebhookSubscription webhook, string reason)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (_stopped || !_webhooks.TryGetValue(webhook.Key, out var current) || current != webhook) return;
+            var at = _time.GetUtcNow();
+            // Stored before it shows: a crash right after the status said "disabled" must not start it again.
+            try
+            {
+                if (webhook.Queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { DisabledReason = reason, DisabledAt = at });
+            }
+            catch (StorageException e)
+            {
+                LogStoreFailed(e, webhook.Key.ToString()); // disabled until the gateway restarts
+            }
+            webhook.DisabledReason = reason;
+            webhook.DisabledAt = at;
+            LogDisabled(webhook.Key.ToString(), reason);
+            await webhook.StopAsync();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task EndedAsync(WebhookSubscription webhook)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            webhook.Detach();
+            if (!_webhooks.TryGetValue(webhook.Key, out var current) || current != webhook) return;
+            _webhooks.TryRemove(webhook.Key, out _);
+            LogQueueDeleted(webhook.Key.ToString());
+            // The store deleted it with the queue; this covers a webhook stored while the queue was being deleted.
+            if (webhook.Queue.DurableId != 0) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
+        }
+        catch (StorageException e)
+        {
+            LogStoreFailed(e, webhook.Key.ToString());
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        if (_stopped) throw new BrokerException(BrokerError.PreconditionFailed, "The gateway is stopping.");
+    }
+
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Started {Count} stored webhooks")]
+    private partial void LogLoaded(int count);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Webhook {Webhook} created (concurrency {Concurrency}, format {Format})")]
+    private partial void LogCreated(string webhook, int concurrency, WebhookFormat format);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Webhook {Webhook} disabled: {Reason}")]
+    private partial void LogDisabled(string webhook, string reason);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Webhook {Webhook} ended with its queue")]
+    private partial void LogQueueDeleted(string webhook);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Stored webhook {Webhook} has no queue any more; dropped")]
+    private partial void LogOrphan(string webhook);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Stored webhook {Webhook} cannot be read; dropped")]
+    private partial void LogUnreadable(Exception exception, string webhook);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "The stored webhooks could not be started")]
+    private partial void LogLoadFailed(Exception exception);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Error, Message = "Webhook {Webhook}: its state could not be stored")]
+    private partial void LogStoreFailed(Exception exception, string webhook);
+}
