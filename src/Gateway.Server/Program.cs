@@ -5,11 +5,11 @@ using Gateway.Server.Endpoints;
 using Gateway.Server.Http;
 using Gateway.Server.Json;
 using Gateway.Server.Security;
+using Gateway.Server.OpenApi;
 using Gateway.Server.Validation;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
-using Microsoft.OpenApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
@@ -78,36 +78,17 @@ builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.Probl
 });
 builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
 builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"]);
-builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
-{
-    document.Info.Title = "Gateway";
-    document.Info.Version = "v1";
-    document.Info.Description = "The AMQP 0-9-1 model (exchanges, queues, bindings, acknowledgements) over HTTP. " +
-                                "Every error is an RFC 9457 problem document (application/problem+json). " +
-                                "Authenticate with an API key: 'Authorization: Bearer <key>', or HTTP Basic with user name and key.";
-    document.Components ??= new OpenApiComponents();
-    document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-    document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
-    {
-        Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key (gw_…), as created by CreateKey.",
-    };
-    document.Components.SecuritySchemes["basic"] = new OpenApiSecurityScheme
-    {
-        Type = SecuritySchemeType.Http, Scheme = "basic", Description = "The user name and one of its API keys as the password.",
-    };
-    document.Security =
-    [
-        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] },
-        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("basic", document)] = [] },
-    ];
-    return Task.CompletedTask;
-}));
+builder.Services.AddOpenApi("v1", options => options.AddGatewayDocumentTransformers());
+builder.AddDashboardFiles();
 
 var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
+// The dashboard's files are a public shell that holds no data (its API calls carry the key): served before
+// authentication, so that the fallback policy (an API key for everything) does not apply to them.
+app.UseDashboard();
 if (auth.CorsOrigins.Length > 0) app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
