@@ -1,3 +1,5 @@
+using Gateway.Server.Json;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 
@@ -27,8 +29,30 @@ internal static class GatewayDocument
         ["Users"] = "Users, their API keys and vhost permissions, and single-use tickets for browser WebSockets and event streams.",
     };
 
-    public static OpenApiOptions AddGatewayDocumentTransformers(this OpenApiOptions options) =>
-        options.AddDocumentTransformer((document, _, _) =>
+    public static OpenApiOptions AddGatewayDocumentTransformers(this OpenApiOptions options) => options
+        .AddSchemaTransformer((schema, context, _) =>
+        {
+            // Field tables (arguments, headers) are open maps of any JSON value. Said explicitly, because generators read
+            // a bare "type: object" as an object without members (openapi-typescript: Record<string, never>).
+            if (context.JsonPropertyInfo?.CustomConverter is FieldTableConverter) schema.AdditionalProperties = new OpenApiSchema();
+            // Problem documents carry extension members (RFC 9457 §3.2): every one has a traceId, validation problems
+            // their errors. The generated "additionalProperties: false" would make strict clients refuse them.
+            if (context.JsonPropertyInfo is null && typeof(ProblemDetails).IsAssignableFrom(context.JsonTypeInfo.Type))
+            {
+                schema.AdditionalPropertiesAllowed = true;
+                schema.AdditionalProperties = null;
+                schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+                schema.Properties["traceId"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Description = "The request's trace identifier, to find it in the gateway's logs.",
+                };
+                if (schema.Properties.TryGetValue("type", out var type) && type is OpenApiSchema typeSchema)
+                    typeSchema.Description = "The kind of problem: urn:gateway:problem:{kind} for the gateway's own (not-found, validation, …).";
+            }
+            return Task.CompletedTask;
+        })
+        .AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Gateway";
             document.Info.Version = "v1";
