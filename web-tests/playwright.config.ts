@@ -35,7 +35,8 @@ export default defineConfig({
     },
     viewport: { width: 1280, height: 860 },
     screenshot: 'only-on-failure',
-    trace: 'retain-on-failure',
+    // Traces help locally (npx playwright show-trace); CI keeps only its log, so it skips recording them.
+    trace: process.env.CI ? 'off' : 'retain-on-failure',
     actionTimeout: 10_000,
   },
   projects: [

@@ -37,9 +37,8 @@ test('a refused key (401) keeps the person at sign-in, and a 401 later sends the
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
 
-  // The key is revoked while the dashboard is open: the next call answers 401.
-  await page.route('**/api/vhosts/*/queues', refuse);
-  await page.getByRole('link', { name: 'Queues', exact: true }).click();
+  // The key is revoked while the dashboard is open: the next call (the overview's refresh) answers 401.
+  await page.route('**/api/**', refuse);
   await expect(page.getByRole('alert')).toHaveText('The gateway refused the API key: sign in again.');
   await expect(page.getByLabel('API key')).toBeVisible();
   expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBeNull();
