@@ -56,7 +56,8 @@ export const cell = (page: Page, key: string, column: string) => row(page, key).
  */
 export async function screenshot(page: Page, testInfo: TestInfo, name: string, { docs = false } = {}) {
   const path = testInfo.outputPath(name);
-  await page.screenshot({ path, fullPage: true });
+  // README pictures show the window as a person sees it (the status bar sticks to its bottom); others the whole page.
+  await page.screenshot({ path, fullPage: !docs });
   await testInfo.attach(name, { path, contentType: 'image/png' });
   if (docs && process.env.UPDATE_DOCS_SCREENSHOTS === '1') await copyFile(path, join(docsFolder, name));
 }

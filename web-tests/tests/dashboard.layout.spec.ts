@@ -45,6 +45,7 @@ test('a demo topology for the README: overview, topology with an exchange-to-exc
   for (const key of ['orders.eu.created', 'orders.us.created', 'orders.eu.paid']) {
     await api.send('POST', `${v}/exchanges/orders/publish`, { routingKey: key, payload: JSON.stringify({ key }), properties: { contentType: 'application/json' } });
   }
+  await page.setViewportSize({ width: 1280, height: 1024 });
   await signIn(page, vhost);
 
   await expect(page.locator('[data-count="queueTotals.ready"]')).not.toHaveText('–');
