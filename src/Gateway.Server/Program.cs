@@ -86,9 +86,15 @@ var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
-// The dashboard's files are a public shell that holds no data (its API calls carry the key): served before
-// authentication, so that the fallback policy (an API key for everything) does not apply to them.
+// The dashboard's files and the Swagger UI are public shells that hold no data (their API calls carry the key): served
+// before authentication, so that the fallback policy (an API key for everything) does not apply to them.
 app.UseDashboard();
+// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
+{
+    o.RoutePrefix = "swagger";
+    o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
+}));
 if (auth.CorsOrigins.Length > 0) app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
@@ -96,12 +102,6 @@ app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSecond
 
 // The API documents are static shells like the dashboard's: public, they hold no data.
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
-// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
-app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
-{
-    o.RoutePrefix = "swagger";
-    o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
-}));
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
 

@@ -95,3 +95,32 @@ public sealed class DashboardTests(GatewayFactory factory) : IClassFixture<Gatew
         Assert.Equal(HttpStatusCode.NotModified, second.StatusCode);
     }
 }
+
+/// <summary>With authentication on, the dashboard and the API's documents stay public shells; the data behind them needs a key.</summary>
+public sealed class DashboardAuthenticationTests(SecuredGateway factory) : IClassFixture<SecuredGateway>
+{
+    private readonly HttpClient _anonymous = factory.CreateClient();
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/js/app.js")]
+    [InlineData("/css/dashboard.css")]
+    [InlineData("/openapi/v1.json")]
+    [InlineData("/swagger/index.html")]
+    public async Task Public_shells_are_served_without_a_key(string path)
+    {
+        var response = await _anonymous.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_API_behind_the_dashboard_needs_a_key()
+    {
+        var anonymous = await _anonymous.GetAsync("/api/vhosts");
+        var signedIn = await factory.CreateAdminClient().GetAsync("/api/vhosts");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, signedIn.StatusCode);
+    }
+}
