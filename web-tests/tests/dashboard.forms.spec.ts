@@ -1,4 +1,4 @@
-import { test, expect, signIn, open, row, cell } from './dashboard.helpers';
+import { test, expect, signIn, open, row, cell, ADMIN_KEY } from './dashboard.helpers';
 
 const enc = encodeURIComponent;
 
@@ -111,7 +111,7 @@ test('keyboard only: sign in, move between sections, declare and purge a queue',
   const vhost = await api.createVhost('keys');
   await page.goto('/');
   await expect(page.getByLabel('API key')).toBeFocused();
-  await page.keyboard.type('keyboard-key');
+  await page.keyboard.type(ADMIN_KEY);
   await page.keyboard.press('Enter');
   await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
 

@@ -1,7 +1,7 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
-import { test as gatewayTest, expect } from '../fixtures/gateway';
+import { test as gatewayTest, expect, ADMIN_KEY } from '../fixtures/gateway';
 import { docsFolder } from '../fixtures/paths';
 
 /**
@@ -20,12 +20,12 @@ export const test = gatewayTest.extend<{ pageProblems: string[] }>({
   }, { auto: true }],
 });
 
-export { expect };
+export { expect, ADMIN_KEY };
 
-/** Signs in with an API key (any key while the gateway has no authentication) and picks a vhost. */
-export async function signIn(page: Page, vhost?: string) {
-  await page.goto('/');
-  await page.getByLabel('API key').fill('dashboard-test-key');
+/** Signs in with an API key (the administrator's by default) and picks a vhost. */
+export async function signIn(page: Page, vhost?: string, { key = ADMIN_KEY, url = '/' } = {}) {
+  await page.goto(url);
+  await page.getByLabel('API key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
   if (vhost) await chooseVhost(page, vhost);

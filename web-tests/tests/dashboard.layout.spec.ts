@@ -48,6 +48,15 @@ test('a demo topology for the README: overview, topology with an exchange-to-exc
   await page.setViewportSize({ width: 1280, height: 1024 });
   await signIn(page, vhost);
 
+  // A few live samples, with messages arriving between them, so that the chart draws a line.
+  const readyLine = page.getByRole('figure', { name: 'Queued messages' }).locator('polyline.series-0');
+  const samples = async () => (await readyLine.getAttribute('points'))?.split(' ').filter(Boolean).length ?? 0;
+  await expect.poll(samples).toBeGreaterThanOrEqual(1);
+  for (const key of ['orders.eu.shipped', 'orders.us.paid']) {
+    const before = await samples();
+    await api.send('POST', `${v}/exchanges/orders/publish`, { routingKey: key, payload: JSON.stringify({ key }) });
+    await expect.poll(samples).toBeGreaterThan(before);
+  }
   await expect(page.locator('[data-count="queueTotals.ready"]')).not.toHaveText('–');
   await screenshot(page, testInfo, 'dashboard-overview.png', { docs: true });
 
@@ -62,8 +71,8 @@ test('a demo topology for the README: overview, topology with an exchange-to-exc
   expect(audit).toBeLessThan(auditLog);
   await expect(picture.locator('g.edge-exchange[data-source="orders"][data-destination="audit"]')).toHaveCount(1);
   await expect(picture.locator('g.edge')).toHaveCount(5);
-  await expect(picture.locator('g.node[data-name="orders-all"]')).toContainText('3 ready');
-  await expect(picture.locator('g.node[data-name="audit-log"]')).toContainText('3 ready');
+  await expect(picture.locator('g.node[data-name="orders-all"]')).toContainText('5 ready');
+  await expect(picture.locator('g.node[data-name="audit-log"]')).toContainText('5 ready');
   await page.getByText('Routes as text').click();
   await expect(page.getByRole('listitem').filter({ hasText: "orders → audit (exchange) by '#'" })).toBeVisible();
   await page.getByText('Routes as text').click();
@@ -72,11 +81,11 @@ test('a demo topology for the README: overview, topology with an exchange-to-exc
   await open(page, 'Messages');
   await page.getByLabel('Queue', { exact: true }).fill('orders-eu');
   await page.getByRole('button', { name: 'Subscribe' }).click();
-  await expect(page.getByRole('article')).toHaveCount(2);
+  await expect(page.getByRole('article')).toHaveCount(3);
   await page.getByLabel('Exchange', { exact: true }).fill('orders');
   await page.getByLabel('Routing key').fill('orders.eu.shipped');
   await page.getByRole('textbox', { name: 'Payload' }).fill('{"order": 7, "carrier": "post"}');
   await page.getByRole('button', { name: 'Publish', exact: true }).click();
-  await expect(page.getByRole('article')).toHaveCount(3);
+  await expect(page.getByRole('article')).toHaveCount(4);
   await screenshot(page, testInfo, 'dashboard.png', { docs: true });
 });

@@ -52,8 +52,10 @@ test('a person runs the whole publish → route → consume → ack loop in the 
     await page.getByRole('button', { name: 'Subscribe' }).click();
     await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('eu (manual, prefetch 10)');
     await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('subscribing…');
-    // No ticket endpoint on this gateway yet (404): the socket opens without a ticket.
-    expect(sockets).toEqual([expect.stringMatching(new RegExp(`/api/vhosts/${vhost}/ws$`))]);
+    // Browsers cannot send headers with a WebSocket: it opens with a single-use ticket, never the key.
+    expect(sockets).toHaveLength(1);
+    expect(new URL(sockets[0]).pathname).toBe(`/api/vhosts/${vhost}/ws`);
+    expect(new URL(sockets[0]).searchParams.get('ticket')).toBeTruthy();
   });
 
   await test.step('publish a message with properties and a header', async () => {

@@ -1,13 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test, expect } from './dashboard.helpers';
+import { test, expect, ADMIN_KEY } from './dashboard.helpers';
 import { repositoryRoot } from '../fixtures/paths';
 
-/** The README's browser snippets, as written there. */
+/**
+ * The README's browser snippets, as written there, with the test server's key for the placeholder, each wrapped in an
+ * async function (the README runs them as a module script or in the console, where top-level await works).
+ */
 async function snippets() {
   const readme = await readFile(join(repositoryRoot, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/### From a browser: ([^\n]+)\n[\s\S]*?```js\n([\s\S]*?)```/g)];
-  return Object.fromEntries(blocks.map(([, title, code]) => [title, code]));
+  return Object.fromEntries(blocks.map(([, title, code]) => {
+    expect(code, `the ${title} snippet has a key placeholder`).toContain("'<your API key>'");
+    return [title, `(async () => {\n${code.replace("'<your API key>'", JSON.stringify(ADMIN_KEY))}\n})()`];
+  }));
 }
 
 test('the README\'s WebSocket and EventSource snippets work from the dashboard\'s page, under its CSP', async ({ page, api }) => {

@@ -1,4 +1,4 @@
-import { test, expect, signIn, open } from './dashboard.helpers';
+import { test, expect, signIn, open, ADMIN_KEY } from './dashboard.helpers';
 
 test('every API call carries the key as a bearer token, kept in session storage', async ({ page }) => {
   const authorizations = new Set<string | undefined>();
@@ -9,9 +9,10 @@ test('every API call carries the key as a bearer token, kept in session storage'
   await open(page, 'Exchanges');
   await expect(page.locator('tbody tr[data-key="amq.topic"]')).toBeVisible();
 
-  expect([...authorizations]).toEqual(['Bearer dashboard-test-key']);
-  expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBe('dashboard-test-key');
+  expect([...authorizations]).toEqual([`Bearer ${ADMIN_KEY}`]);
+  expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBe(ADMIN_KEY);
   expect(await page.evaluate(() => localStorage.length)).toBe(0);
+  await expect(page.getByText('Signed in as admin')).toBeVisible();
 
   // A reload keeps the session (same tab); signing out forgets the key.
   await page.reload();
@@ -21,50 +22,79 @@ test('every API call carries the key as a bearer token, kept in session storage'
   expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBeNull();
 });
 
-test('a refused key (401) keeps the person at sign-in, and a 401 later sends them back to it', async ({ page }) => {
-  const refuse = (route: import('@playwright/test').Route) => route.fulfill({
-    status: 401, contentType: 'application/problem+json', json: { status: 401, title: 'Unauthorized', detail: 'The API key is not valid.' },
-  });
-  await page.route('**/api/vhosts', refuse);
+test('a wrong key keeps the person at sign-in; a key revoked while signed in sends them back to it', async ({ page, api }) => {
   await page.goto('/');
-  await page.getByLabel('API key').fill('wrong-key');
+  await page.getByLabel('API key').fill('not-a-key-of-this-gateway');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('alert')).toHaveText('The gateway refused this API key.');
   await expect(page.getByLabel('API key')).toHaveAttribute('aria-invalid', 'true');
   expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBeNull();
 
-  await page.unroute('**/api/vhosts', refuse);
+  // A second key of the administrator, revoked while the dashboard is open.
+  const created = await api.send('POST', '/api/users/admin/keys', { description: 'dashboard revocation test' });
+  await page.getByLabel('API key').fill(created.key);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
+  await api.send('DELETE', `/api/users/admin/keys/${created.info.id}`);
 
-  // The key is revoked while the dashboard is open: the next call (the overview's refresh) answers 401.
-  await page.route('**/api/**', refuse);
+  // The overview's next refresh answers 401.
   await expect(page.getByRole('alert')).toHaveText('The gateway refused the API key: sign in again.');
   await expect(page.getByLabel('API key')).toBeVisible();
   expect(await page.evaluate(() => sessionStorage.getItem('gateway.apiKey'))).toBeNull();
 });
 
-test('the live consumer asks for a ticket and passes it on the WebSocket URL', async ({ page, api }) => {
+test('the live consumer opens its WebSocket with a fresh single-use ticket each time', async ({ page, api }) => {
   const vhost = await api.createVhost('ticket');
   await api.send('PUT', `/api/vhosts/${vhost}/queues/tickets`, {});
-  // POST /api/auth/tickets is the agreed contract for WebSocket and EventSource authentication ({ticket, expiresAt}).
+  const issued: string[] = [];
   const ticketRequests: (string | undefined)[] = [];
-  await page.route('**/api/auth/tickets', (route) => {
-    ticketRequests.push(route.request().headers().authorization);
-    return route.fulfill({ json: { ticket: 't-123 ü', expiresAt: new Date(Date.now() + 30_000).toISOString() } });
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/api/auth/tickets') ticketRequests.push(request.headers().authorization);
+  });
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname === '/api/auth/tickets' && response.status() === 201) issued.push((await response.json()).ticket);
   });
   const sockets: string[] = [];
   page.on('websocket', (socket) => sockets.push(socket.url()));
   await signIn(page, vhost);
   await page.goto('/#/messages?queue=tickets');
+  const subscriptions = page.getByRole('list', { name: 'Subscriptions' });
+
   await page.getByRole('button', { name: 'Subscribe' }).click();
-  await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('tickets (manual, prefetch 10)');
+  await expect(subscriptions).toContainText('tickets (manual, prefetch 10)');
+  await expect(subscriptions).not.toContainText('subscribing…');
+  await expect.poll(async () => (await api.queue(vhost, 'tickets')).consumers).toBe(1);
+
+  await page.getByRole('button', { name: 'Disconnect' }).click();
+  await expect.poll(async () => (await api.queue(vhost, 'tickets')).consumers).toBe(0);
+  await page.getByRole('button', { name: 'Subscribe' }).click();
+  await expect(subscriptions).toContainText('tickets (manual, prefetch 10)');
+  await expect.poll(async () => (await api.queue(vhost, 'tickets')).consumers).toBe(1);
+
+  expect(ticketRequests).toEqual([`Bearer ${ADMIN_KEY}`, `Bearer ${ADMIN_KEY}`]);
+  expect(issued).toHaveLength(2);
+  expect(issued[0]).not.toBe(issued[1]);
+  expect(sockets.map((url) => new URL(url).searchParams.get('ticket'))).toEqual(issued);
+  // The key never travels in a URL.
+  expect(sockets.join(' ')).not.toContain(ADMIN_KEY);
+});
+
+test('with authentication off, any key signs in and the live consumer connects without a ticket', async ({ page, openGateway }) => {
+  const sockets: string[] = [];
+  page.on('websocket', (socket) => sockets.push(socket.url()));
+  await signIn(page, undefined, { key: 'any-key-at-all', url: openGateway.url });
+  await expect(page.getByText('Authentication is off')).toBeVisible();
+  await open(page, 'Queues');
+  await page.getByLabel('Name').fill('open-queue');
+  await page.getByRole('button', { name: 'Declare queue' }).click();
+  await expect(page.locator('tbody tr[data-key="open-queue"]')).toBeVisible();
+  await page.goto(`${openGateway.url}/#/messages?queue=open-queue`);
+  await page.getByRole('button', { name: 'Subscribe' }).click();
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('open-queue (manual, prefetch 10)');
   await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('subscribing…');
 
-  expect(ticketRequests).toEqual(['Bearer dashboard-test-key']);
-  expect(sockets).toHaveLength(1);
-  expect(new URL(sockets[0]).searchParams.get('ticket')).toBe('t-123 ü');
-  await expect.poll(async () => (await api.queue(vhost, 'tickets')).consumers).toBe(1);
+  // POST /api/auth/tickets answers 404 when authentication is off: the socket opens without a ticket.
+  expect(sockets).toEqual([`${openGateway.url.replace('http', 'ws')}/api/vhosts/default/ws`]);
 });
 
 test('a subscription to a missing queue shows the server\'s error; a deleted queue ends its subscription', async ({ page, api }) => {

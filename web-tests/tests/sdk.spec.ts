@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { test, expect } from '../fixtures/gateway';
+import { test, expect, ADMIN_KEY } from '../fixtures/gateway';
 import { webTests } from '../fixtures/paths';
 import { gatewayClient, type Schemas } from '../sdk/client';
 
 test('the generated SDK runs the core loop against a live gateway: declare, bind, publish, get, ack', async ({ gateway }) => {
-  const client = gatewayClient(gateway.url, 'sdk-test-key');
+  const client = gatewayClient(gateway.url, ADMIN_KEY);
   const vhost = `sdk-${Date.now().toString(36)}`;
   const path = { vhost };
 
@@ -38,7 +38,7 @@ test('the generated SDK runs the core loop against a live gateway: declare, bind
   const published = await client.POST('/api/vhosts/{vhost}/exchanges/{exchange}/publish', {
     params: { path: { vhost, exchange: 'orders' } }, body: envelope,
   });
-  expect(published.data).toEqual({ routed: true, queues: 1, returned: false });
+  expect(published.data).toMatchObject({ routed: true, queues: 1, returned: false });
 
   const got = await client.POST('/api/vhosts/{vhost}/queues/{queue}/get', {
     params: { path: { vhost, queue: 'eu' } }, body: { max: 10, waitSeconds: 5, ackMode: 'manual' },
@@ -83,6 +83,11 @@ test('the generated SDK runs the core loop against a live gateway: declare, bind
     params: { path: { vhost, exchange: 'orders' } }, body: { routingKey: 'orders.eu.created', payload: 'x', mandatory: true },
   });
   expect(unroutable.response.status).toBe(422);
+
+  // Without a key: 401, a problem document too.
+  const anonymous = await gatewayClient(gateway.url).GET('/api/vhosts/{vhost}/queues/{queue}', { params: { path: { vhost, queue: 'eu' } } });
+  expect(anonymous.response.status).toBe(401);
+  expect(anonymous.error?.type).toBe('urn:gateway:problem:unauthenticated');
 });
 
 test('the generated SDK types and the code using them type-check (tsc --noEmit)', () => {

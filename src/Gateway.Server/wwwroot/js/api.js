@@ -32,6 +32,7 @@ const enc = encodeURIComponent;
 export const paths = {
   overview: () => '/api/overview',
   tickets: () => '/api/auth/tickets',
+  whoami: () => '/api/auth/whoami',
   vhosts: () => '/api/vhosts',
   vhost: (v) => `/api/vhosts/${enc(v)}`,
   exchanges: (v) => `/api/vhosts/${enc(v)}/exchanges`,

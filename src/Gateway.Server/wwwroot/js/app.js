@@ -47,7 +47,8 @@ function showSignIn() {
   const form = h('form', { className: 'sign-in card', 'aria-labelledby': 'sign-in-title' },
     h('h1', { id: 'sign-in-title' }, 'Gateway'),
     h('p', {}, 'Sign in with an API key to manage exchanges, queues and bindings, and to publish and consume messages.'),
-    field('API key', input, 'Kept in this tab only (session storage), sent as a bearer token.'),
+    field('API key', input, 'Kept in this tab only (session storage), sent as a bearer token. The administrator\'s key is ' +
+      'printed at the gateway\'s first start and written to bootstrap-admin.key in its data folder.'),
     error,
     h('button', { type: 'submit' }, 'Sign in'));
   form.addEventListener('submit', async (event) => {
@@ -97,10 +98,12 @@ function showShell() {
     showSignIn();
   });
   const main = h('main', { id: 'main', tabindex: -1 });
+  const identity = h('span', { className: 'identity' });
   replace(root,
     h('a', { href: '#main', className: 'skip-link' }, 'Skip to content'),
     h('header', { className: 'top' },
       h('span', { className: 'brand' }, 'Gateway'),
+      identity,
       field('Virtual host', vhostSelect),
       signOut),
     nav,
@@ -110,6 +113,19 @@ function showShell() {
   // The skip link moves focus without touching the hash, which the router owns.
   root.querySelector('.skip-link').addEventListener('click', (event) => { event.preventDefault(); main.focus(); });
   refreshVhosts().then(showView);
+  showIdentity(identity);
+}
+
+/** Who the key belongs to (GET /api/auth/whoami); nothing is shown when the gateway cannot say. */
+async function showIdentity(element) {
+  try {
+    const me = await get(paths.whoami());
+    element.textContent = me.authenticationEnabled === false
+      ? 'Authentication is off'
+      : `Signed in as ${me.user}${me.tags?.length ? ` (${me.tags.join(', ')})` : ''}`;
+  } catch {
+    element.textContent = '';
+  }
 }
 
 /** Reloads the vhost choices (views call it after creating or deleting one). */
