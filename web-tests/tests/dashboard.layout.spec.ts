@@ -10,7 +10,7 @@ async function expectNoHorizontalOverflow(page: Page) {
 test.describe('at phone width', () => {
   test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
 
-  test('every section fits the screen and the consumer stacks under the publish form', async ({ page, api }) => {
+  test('every section fits the screen and the consumer stacks under the publish form', async ({ page, api }, testInfo) => {
     const vhost = await api.createVhost('phone');
     await api.send('PUT', `/api/vhosts/${vhost}/exchanges/a-rather-long-exchange-name-for-a-phone`, { type: 'topic' });
     await api.send('PUT', `/api/vhosts/${vhost}/queues/a-rather-long-queue-name-for-a-phone-screen`, {});
@@ -22,6 +22,7 @@ test.describe('at phone width', () => {
       await open(page, section);
       await expectNoHorizontalOverflow(page);
     }
+    await screenshot(page, testInfo, 'dashboard-phone.png', { docs: true });
     const publish = await page.getByRole('heading', { name: 'Publish a message' }).boundingBox();
     const consumer = await page.getByRole('heading', { name: 'Live consumer' }).boundingBox();
     expect(consumer!.y).toBeGreaterThan(publish!.y + publish!.height);
