@@ -5,6 +5,7 @@ using Gateway.Server.Endpoints;
 using Gateway.Server.Http;
 using Gateway.Server.Json;
 using Gateway.Server.Security;
+using Gateway.Server.OpenApi;
 using Gateway.Server.Validation;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Authentication;
@@ -89,36 +90,23 @@ builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.Probl
 });
 builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
 builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"]);
-builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
-{
-    document.Info.Title = "Gateway";
-    document.Info.Version = "v1";
-    document.Info.Description = "The AMQP 0-9-1 model (exchanges, queues, bindings, acknowledgements) over HTTP. " +
-                                "Every error is an RFC 9457 problem document (application/problem+json). " +
-                                "Authenticate with an API key: 'Authorization: Bearer <key>', or HTTP Basic with user name and key.";
-    document.Components ??= new OpenApiComponents();
-    document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-    document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
-    {
-        Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key (gw_…), as created by CreateKey.",
-    };
-    document.Components.SecuritySchemes["basic"] = new OpenApiSecurityScheme
-    {
-        Type = SecuritySchemeType.Http, Scheme = "basic", Description = "The user name and one of its API keys as the password.",
-    };
-    document.Security =
-    [
-        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] },
-        new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("basic", document)] = [] },
-    ];
-    return Task.CompletedTask;
-}));
+builder.Services.AddOpenApi("v1", options => options.AddGatewayDocumentTransformers());
+builder.AddDashboardFiles();
 
 var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
+// The dashboard's files and the Swagger UI are public shells that hold no data (their API calls carry the key): served
+// before authentication, so that the fallback policy (an API key for everything) does not apply to them.
+app.UseDashboard();
+// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
+{
+    o.RoutePrefix = "swagger";
+    o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
+}));
 if (auth.CorsOrigins.Length > 0) app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
@@ -126,12 +114,6 @@ app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSecond
 
 // The API documents are static shells like the dashboard's: public, they hold no data.
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
-// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
-app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
-{
-    o.RoutePrefix = "swagger";
-    o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
-}));
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
 

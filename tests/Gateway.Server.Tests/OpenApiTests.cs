@@ -31,8 +31,10 @@ public sealed class OpenApiTests(GatewayFactory factory) : IClassFixture<Gateway
 
         var served = (await ServedDocumentAsync()).AsObject();
 
-        // The served copy names the server it was fetched from (the request's origin); the build-time copy cannot.
+        // The served copy names the server it was fetched from (the request's origin); the build-time copy cannot, and
+        // names "/" (the host serving the document) instead.
         served.Remove("servers");
+        committed.Remove("servers");
         Assert.True(JsonNode.DeepEquals(committed, served),
             $"GET /openapi/v1.json differs from {committedPath}; rebuild src/Gateway.Server (it regenerates the file) and commit it.");
     }
@@ -44,6 +46,37 @@ public sealed class OpenApiTests(GatewayFactory factory) : IClassFixture<Gateway
 
         var url = Assert.Single(served["servers"]!.AsArray())!["url"]!.GetValue<string>();
         Assert.Equal(_client.BaseAddress!.GetLeftPart(UriPartial.Authority), url.TrimEnd('/'));
+    }
+
+    [Fact]
+    public async Task The_committed_document_names_the_host_serving_it_as_its_server()
+    {
+        var committed = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryPaths.Root, "openapi", "v1.json")))!;
+
+        var url = Assert.Single(committed["servers"]!.AsArray())!["url"]!.GetValue<string>();
+        Assert.Equal("/", url);
+    }
+
+    [Fact]
+    public async Task The_document_declares_the_bearer_API_key_scheme_for_every_operation()
+    {
+        var served = await ServedDocumentAsync();
+
+        var scheme = served["components"]!["securitySchemes"]!["bearer"]!;
+        Assert.Equal("http", scheme["type"]!.GetValue<string>());
+        Assert.Equal("bearer", scheme["scheme"]!.GetValue<string>());
+        var requirements = served["security"]!.AsArray();
+        Assert.Contains(requirements, r => r!.AsObject().ContainsKey("bearer"));
+    }
+
+    [Fact]
+    public async Task Every_tag_has_a_description()
+    {
+        var served = await ServedDocumentAsync();
+
+        var tags = served["tags"]!.AsArray();
+        Assert.NotEmpty(tags);
+        Assert.All(tags, t => Assert.False(string.IsNullOrWhiteSpace(t!["description"]?.GetValue<string>()), $"tag {t!["name"]} has no description: add one to GatewayDocument.TagDescriptions"));
     }
 
     [Fact]
