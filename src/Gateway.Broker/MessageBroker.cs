@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
+using Gateway.Broker.Statistics;
 using Gateway.Broker.Topology;
 
 namespace Gateway.Broker;
@@ -24,6 +25,15 @@ public sealed record BrokerOptions
     /// </summary>
     public bool AutomaticTimers { get; init; } = true;
 
+    /// <summary>
+    /// How often message counters are sampled into rates. The default is one second. Null turns the timer off (tests
+    /// call <see cref="MessageBroker.SampleStatistics"/>).
+    /// </summary>
+    public TimeSpan? StatisticsInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The sliding window rates are averaged over. The default is 10 seconds.</summary>
+    public TimeSpan RateWindow { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The clock. The default is the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }
@@ -41,6 +51,11 @@ public sealed class MessageBroker : IDisposable
     private readonly LeaseTable _leases;
     private readonly QueueTimers _timers;
     private readonly IBrokerStore? _store;
+    private readonly TimeProvider _time;
+    private readonly ITimer? _statisticsTimer;
+    private readonly Lock _samplingLock = new();
+    private readonly long _rateWindow;
+    private readonly int _sampleCapacity;
 
     /// <summary>
     /// Creates a broker with the <see cref="DefaultVhost"/>. With a <paramref name="store"/>, durable topology and
@@ -52,7 +67,15 @@ public sealed class MessageBroker : IDisposable
         _leases = new LeaseTable(options.TimeProvider, options.LeaseScanInterval);
         _timers = new QueueTimers(options.TimeProvider, options.AutomaticTimers);
         _store = store;
+        _time = options.TimeProvider;
+        _rateWindow = (long)(options.RateWindow.TotalSeconds * _time.TimestampFrequency);
+        // Enough samples to span the window at the configured pace (plus both ends); a fixed number when tests sample.
+        _sampleCapacity = options.StatisticsInterval is { } interval && interval > TimeSpan.Zero
+            ? (int)Math.Clamp(Math.Ceiling(options.RateWindow / interval) + 2, 2, 4096)
+            : 64;
         CreateVhost(DefaultVhost);
+        if (options.StatisticsInterval is { } every)
+            _statisticsTimer = _time.CreateTimer(_ => Sample(skipIfBusy: true), null, every, every);
     }
 
     /// <summary>
@@ -147,6 +170,58 @@ public sealed class MessageBroker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Samples every queue's and exchange's counters now and recomputes their rates over the window. The statistics
+    /// timer calls it every <see cref="BrokerOptions.StatisticsInterval"/>; it reads counters only, so publishing and
+    /// consuming never wait for it.
+    /// </summary>
+    public void SampleStatistics() => Sample(skipIfBusy: false);
+
+    private void Sample(bool skipIfBusy)
+    {
+        // A timer tick that finds the previous pass still running skips rather than queueing up behind it.
+        if (skipIfBusy) { if (!_samplingLock.TryEnter()) return; }
+        else _samplingLock.Enter();
+        try
+        {
+            var now = _time.GetTimestamp();
+            foreach (var vhost in _vhosts.Values) vhost.SampleStatistics(now, _rateWindow, _time.TimestampFrequency, _sampleCapacity);
+        }
+        finally
+        {
+            _samplingLock.Exit();
+        }
+    }
+
+    /// <summary>Counts of everything and message rates summed over all vhosts, as of now (rates as of the last sample).</summary>
+    public BrokerOverview GetOverview()
+    {
+        int vhosts = 0, exchanges = 0, queues = 0, bindings = 0, consumers = 0;
+        long ready = 0, unacked = 0;
+        var rates = MessageRates.Zero;
+        double published = 0;
+        foreach (var vhost in _vhosts.Values)
+        {
+            vhosts++;
+            bindings += vhost.BindingCount;
+            foreach (var (_, statistics) in vhost.ExchangeStatisticsSnapshot())
+            {
+                exchanges++;
+                published += statistics.Rates.PublishIn;
+            }
+            foreach (var queue in vhost.ListQueues())
+            {
+                queues++;
+                consumers += queue.ConsumerCount;
+                ready += queue.MessagesReady;
+                unacked += queue.MessagesUnacknowledged;
+                rates += queue.Statistics.Rates;
+            }
+        }
+        // Publish counts messages published (at their exchange), not their copies in queues.
+        return new BrokerOverview(vhosts, exchanges, queues, bindings, consumers, ready, unacked, rates with { Publish = published });
+    }
+
     /// <summary>Returns every delivery whose lease has ended to its queue now; returns how many.</summary>
     public int ExpireLeases() => _leases.ExpireDue();
 
@@ -156,6 +231,7 @@ public sealed class MessageBroker : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _statisticsTimer?.Dispose();
         _leases.Dispose();
         _timers.Dispose();
     }

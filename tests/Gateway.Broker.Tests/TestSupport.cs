@@ -13,6 +13,11 @@ internal sealed class ManualClock : TimeProvider
 
     public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 
+    // The monotonic clock (rates, message ages) moves with the wall clock.
+    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
     public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }
 
@@ -24,9 +29,13 @@ internal static class Fx
 
     public static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
 
-    /// <summary>A broker with its timers off (tests call ExpireLeases and RunDueTimers themselves).</summary>
-    public static MessageBroker NewBroker(TimeProvider? clock = null) =>
-        new(new BrokerOptions { LeaseScanInterval = null, AutomaticTimers = false, TimeProvider = clock ?? TimeProvider.System });
+    /// <summary>A broker with its timers off (tests call ExpireLeases, RunDueTimers and SampleStatistics themselves).</summary>
+    public static MessageBroker NewBroker(TimeProvider? clock = null, TimeSpan? rateWindow = null) =>
+        new(new BrokerOptions
+        {
+            LeaseScanInterval = null, AutomaticTimers = false, StatisticsInterval = null, TimeProvider = clock ?? TimeProvider.System,
+            RateWindow = rateWindow ?? TimeSpan.FromSeconds(10),
+        });
 
     public static VirtualHost Default(this MessageBroker broker) => broker.GetVhost(MessageBroker.DefaultVhost)!;
 

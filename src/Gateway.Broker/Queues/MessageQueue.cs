@@ -1,5 +1,6 @@
 using Gateway.Broker.Durability;
 using Gateway.Broker.Messages;
+using Gateway.Broker.Statistics;
 using Gateway.Broker.Topology;
 
 namespace Gateway.Broker.Queues;
@@ -73,6 +74,7 @@ public sealed class MessageQueue
         DurableId = journal is null ? 0 : durableId;
         Incarnation = (ulong)Random.Shared.NextInt64() | 1UL;
         Target = new RouteTarget(this);
+        Statistics = new QueueStatistics { CreatedAt = leases.Time.GetTimestamp() };
         _levels = new ReadyLevel[(arguments.MaxPriority ?? 0) + 1];
         for (var i = 0; i < _levels.Length; i++) _levels[i] = new ReadyLevel();
         _mayExpire = arguments.MessageTtl is not null;
@@ -108,6 +110,35 @@ public sealed class MessageQueue
     public long MessageBytesReady => Interlocked.Read(ref _readyBytes);
     /// <summary>True once the queue has been deleted.</summary>
     public bool IsDeleted => Volatile.Read(ref _deleted);
+    /// <summary>Message counters and rates.</summary>
+    public QueueStatistics Statistics { get; }
+
+    /// <summary>
+    /// How long the oldest ready message has been waiting in the queue: a requeued message counts from its first
+    /// arrival, a delayed one from the end of its delay, one recovered at start from its recovery; null when no message
+    /// is ready.
+    /// </summary>
+    public TimeSpan? OldestReadyAge
+    {
+        get
+        {
+            var oldest = long.MaxValue;
+            lock (_lock)
+            {
+                if (_readyTotal == 0) return null;
+                // Each level's oldest is the head of its returned heap or of its FIFO (positions follow arrival), once
+                // the tombstones of expired entries in front are cleared (TakeNext would skip them anyway).
+                foreach (var level in _levels)
+                {
+                    while (level.Returned.TryPeek(out var gone, out _) && gone.State != EntryState.Ready) level.Returned.Dequeue();
+                    while (level.Fifo.TryPeek(out var gone) && gone.State != EntryState.Ready) level.Fifo.Dequeue();
+                    if (level.Returned.TryPeek(out var returned, out _)) oldest = Math.Min(oldest, returned.EnqueuedAt);
+                    if (level.Fifo.TryPeek(out var head)) oldest = Math.Min(oldest, head.EnqueuedAt);
+                }
+            }
+            return oldest == long.MaxValue ? null : _leases.Time.GetElapsedTime(oldest);
+        }
+    }
 
     internal RouteTarget Target { get; }
 
@@ -144,12 +175,17 @@ public sealed class MessageQueue
                 // Refused: nothing is stored here. With reject-publish-dlx the message is dead-lettered (it was never
                 // journaled for this queue, so the dead-letter copy is all that is written).
                 if (args.Overflow == OverflowBehavior.RejectPublishDeadLetter && args.DeadLetterExchange is not null)
+                {
                     (_dead ??= []).Add(new DeadLetter(new QueueEntry(message, 0) { State = EntryState.Gone }, DeathReason.MaxLength));
+                    Statistics.RecordDeadLettered();
+                }
                 result = EnqueueResult.Rejected;
             }
             else
             {
-                var entry = new QueueEntry(message, ++_nextSequence);
+                // A monotonic timestamp (a vDSO read, no lock) for the age of the oldest ready message.
+                var entry = new QueueEntry(message, ++_nextSequence) { EnqueuedAt = _leases.Time.GetTimestamp() };
+                Statistics.RecordPublished();
                 var timed = message.DelayMs > 0 || message.ExpirationMs >= 0 || args.MessageTtl is not null;
                 var now = timed ? _timers.NowTicks : 0;
                 if (message.DelayMs > 0) entry.NotBefore = now + message.DelayMs * TimeSpan.TicksPerMillisecond;
@@ -219,6 +255,7 @@ public sealed class MessageQueue
             Journaled = true,
             ExpiresAt = recovered.ExpiresAt,
             NotBefore = recovered.NotBefore,
+            EnqueuedAt = _leases.Time.GetTimestamp(),
         };
         if (Arguments.MaxPriority is { } maxPriority) entry.Level = Math.Min(recovered.Message.Properties.Priority ?? 0, maxPriority);
         if (entry.ExpiresAt != 0) _mayExpire = true;
@@ -413,7 +450,9 @@ public sealed class MessageQueue
         var ticket = _journal is null ? null : new JournalTicket();
         lock (_lock)
         {
-            foreach (var entry in Resolve(tags)) Settle(entry, ticket);
+            var entries = Resolve(tags);
+            foreach (var entry in entries) Settle(entry, ticket);
+            Statistics.RecordAcknowledged(entries.Count);
             Dispatch();
             UpdateCounts();
         }
@@ -555,6 +594,7 @@ public sealed class MessageQueue
                 _delayedTotal--;
                 entry.NotBefore = 0;
                 entry.Position = ++_nextSequence;
+                entry.EnqueuedAt = _leases.Time.GetTimestamp();
                 AddReady(entry, returned: false);
                 becameReady = true;
             }
@@ -703,6 +743,7 @@ public sealed class MessageQueue
         entry.Owner = owner;
         entry.LeaseDeadline = leaseDeadline;
         _unacked.Add(entry.DeliveryId, entry);
+        Statistics.RecordDelivered(entry.Redelivered);
         if (leaseDeadline != 0) _leases.Add(this, entry.DeliveryId, leaseDeadline);
         return new Delivery(new DeliveryTag(Incarnation, entry.DeliveryId), entry.Message, entry.Redelivered, entry.DeliveryCount)
         {
@@ -795,7 +836,11 @@ public sealed class MessageQueue
     // a dead-letter exchange (after the lock is released: see TakeDeadLetters), else dropped now.
     private void Discard(QueueEntry entry, string reason, JournalTicket? ticket, IReadOnlyDictionary<string, string>? extraHeaders = null)
     {
-        if (Arguments.DeadLetterExchange is not null) (_dead ??= []).Add(new DeadLetter(entry, reason, extraHeaders));
+        if (Arguments.DeadLetterExchange is not null)
+        {
+            (_dead ??= []).Add(new DeadLetter(entry, reason, extraHeaders));
+            Statistics.RecordDeadLettered();
+        }
         else Forget(entry, ticket);
     }
 

@@ -45,6 +45,8 @@ internal sealed class QueueEntry(Message message, long sequence)
     public long ExpiresAt;
     /// <summary>While delayed: when it becomes ready (UTC ticks).</summary>
     public long NotBefore;
+    /// <summary>When it entered the queue's ready messages (a timestamp of the broker's clock), for the age of the oldest one.</summary>
+    public long EnqueuedAt;
 }
 
 /// <summary>An entry that left its queue for its dead-letter exchange, and why (x-death's reason).</summary>

@@ -1,10 +1,14 @@
 using Gateway.Broker.Exchanges;
 using Gateway.Broker.Queues;
+using Gateway.Broker.Statistics;
 
 namespace Gateway.Broker.Topology;
 
-/// <summary>One exchange as the router sees it: its definition and the matcher over its bindings.</summary>
-internal sealed record ExchangeNode(ExchangeDefinition Definition, ExchangeRouter Router);
+/// <summary>
+/// One exchange as the router sees it: its definition, the matcher over its bindings, and its counters (the same
+/// instance across the nodes that replace each other as bindings change).
+/// </summary>
+internal sealed record ExchangeNode(ExchangeDefinition Definition, ExchangeRouter Router, ExchangeStatistics Statistics);
 
 /// <summary>
 /// An immutable picture of a vhost's exchanges, bindings and queues. Publishers route against the current

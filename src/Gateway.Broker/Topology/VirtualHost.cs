@@ -4,6 +4,7 @@ using Gateway.Broker.Durability;
 using Gateway.Broker.Exchanges;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Queues;
+using Gateway.Broker.Statistics;
 
 namespace Gateway.Broker.Topology;
 
@@ -94,11 +95,11 @@ public sealed class VirtualHost
         _timers = timers;
         _store = store;
         _exchanges[""] = DefaultExchange;
-        _nodes[""] = new ExchangeNode(DefaultExchange, DefaultRouter.Instance);
+        _nodes[""] = new ExchangeNode(DefaultExchange, DefaultRouter.Instance, NewExchangeStatistics());
         foreach (var x in PredeclaredExchanges)
         {
             _exchanges[x.Name] = x;
-            _nodes[x.Name] = new ExchangeNode(x, ExchangeRouter.Create(x.Type, []));
+            _nodes[x.Name] = new ExchangeNode(x, ExchangeRouter.Create(x.Type, []), NewExchangeStatistics());
         }
         _snapshot = new TopologySnapshot(new(_nodes, StringComparer.Ordinal), new(_queues, StringComparer.Ordinal));
     }
@@ -149,6 +150,7 @@ public sealed class VirtualHost
                     default: taken++; break;
                 }
             }
+            node.Statistics.RecordPublished(taken);
             return new(PublishStatus.Ok, taken, rejected);
         }
         finally
@@ -259,6 +261,9 @@ public sealed class VirtualHost
 
     /// <summary>The exchange's definition, or null. "" is the default exchange.</summary>
     public ExchangeDefinition? GetExchange(string name) => _snapshot.Exchanges.TryGetValue(name, out var node) ? node.Definition : null;
+
+    /// <summary>The exchange's counters and rates, or null when there is no such exchange. "" is the default exchange.</summary>
+    public ExchangeStatistics? GetExchangeStatistics(string name) => _snapshot.Exchanges.TryGetValue(name, out var node) ? node.Statistics : null;
 
     /// <summary>All exchanges, the default exchange ("") included, ordered by name.</summary>
     public IReadOnlyList<ExchangeDefinition> ListExchanges() =>
@@ -485,6 +490,12 @@ public sealed class VirtualHost
                 .ThenBy(b => b.RoutingKey, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>How many bindings the vhost has (explicit ones: not the default exchange's implicit ones).</summary>
+    public int BindingCount
+    {
+        get { lock (_lock) return _bindings.Count; }
+    }
+
     /// <summary>The binding with this id, or null.</summary>
     public Binding? GetBinding(string id)
     {
@@ -661,11 +672,26 @@ public sealed class VirtualHost
         var bindings = _bySource.TryGetValue(exchange, out var list)
             ? list.Select(b => (b, b.DestinationType == BindingDestinationType.Queue ? _queues[b.Destination].Target : new RouteTarget(b.Destination))).ToList()
             : [];
-        _nodes[exchange] = new ExchangeNode(definition, ExchangeRouter.Create(definition.Type, bindings));
+        _nodes[exchange] = new ExchangeNode(definition, ExchangeRouter.Create(definition.Type, bindings),
+            _nodes.TryGetValue(exchange, out var existing) ? existing.Statistics : NewExchangeStatistics());
     }
+
+    private ExchangeStatistics NewExchangeStatistics() => new() { CreatedAt = _leases.Time.GetTimestamp() };
 
     private void PublishSnapshot() =>
         _snapshot = new TopologySnapshot(new(_nodes, StringComparer.Ordinal), new(_queues, StringComparer.Ordinal));
+
+    // The sampler's pass over this vhost: what the current snapshot holds (a deleted queue's figures go with it).
+    internal void SampleStatistics(long timestamp, long window, long frequency, int capacity)
+    {
+        var snapshot = _snapshot;
+        foreach (var node in snapshot.Exchanges.Values) node.Statistics.Sample(timestamp, window, frequency, capacity);
+        foreach (var queue in snapshot.Queues.Values) queue.Statistics.Sample(timestamp, window, frequency, capacity);
+    }
+
+    /// <summary>The exchanges of the current snapshot with their counters, unordered.</summary>
+    public IEnumerable<(ExchangeDefinition Definition, ExchangeStatistics Statistics)> ExchangeStatisticsSnapshot() =>
+        _snapshot.Exchanges.Values.Select(n => (n.Definition, n.Statistics));
 
     internal void MarkDeleted()
     {
