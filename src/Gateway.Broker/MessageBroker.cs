@@ -197,7 +197,7 @@ public sealed class MessageBroker : IDisposable
     public BrokerOverview GetOverview()
     {
         int vhosts = 0, exchanges = 0, queues = 0, bindings = 0, consumers = 0;
-        long ready = 0, unacked = 0;
+        long ready = 0, unacked = 0, delayed = 0;
         var rates = MessageRates.Zero;
         double published = 0;
         foreach (var vhost in _vhosts.Values)
@@ -215,11 +215,12 @@ public sealed class MessageBroker : IDisposable
                 consumers += queue.ConsumerCount;
                 ready += queue.MessagesReady;
                 unacked += queue.MessagesUnacknowledged;
+                delayed += queue.MessagesDelayed;
                 rates += queue.Statistics.Rates;
             }
         }
         // Publish counts messages published (at their exchange), not their copies in queues.
-        return new BrokerOverview(vhosts, exchanges, queues, bindings, consumers, ready, unacked, rates with { Publish = published });
+        return new BrokerOverview(vhosts, exchanges, queues, bindings, consumers, ready, unacked, delayed, rates with { Publish = published });
     }
 
     /// <summary>Returns every delivery whose lease has ended to its queue now; returns how many.</summary>

@@ -163,7 +163,7 @@ public sealed class StatisticsTests : IDisposable
 
         // Each vhost has the default exchange and five amq.* ones.
         Assert.Equal((2, 13, 2, 1, 1), (overview.Vhosts, overview.Exchanges, overview.Queues, overview.Bindings, overview.Consumers));
-        Assert.Equal((4L, 1L), (overview.MessagesReady, overview.MessagesUnacknowledged));
+        Assert.Equal((4L, 1L, 0L), (overview.MessagesReady, overview.MessagesUnacknowledged, overview.MessagesDelayed));
         Assert.Equal(1.0, overview.Rates.Publish, 6);  // 5 messages published in 5 s
         Assert.Equal(0.2, overview.Rates.Deliver, 6);  // 1 delivery (prefetch 1)
         GC.KeepAlive(consumer);

@@ -6,10 +6,22 @@ namespace Gateway.Server.Tests;
 // types, so that a renamed or retyped field fails here. Argument and property tables stay raw JSON so that value
 // types (1 vs 1.0 vs "1") can be checked.
 
-internal sealed record ApiExchange(string Name, string Vhost, string Type, bool Durable, bool AutoDelete, bool Internal, JsonElement Arguments);
+internal sealed record ApiExchange(string Name, string Vhost, string Type, bool Durable, bool AutoDelete, bool Internal, JsonElement Arguments,
+    ApiExchangeRates? Rates = null);
+
+internal sealed record ApiExchangeRates(double PublishIn, double PublishOut);
+
+internal sealed record ApiRates(double Publish, double Deliver, double Ack, double Redeliver, double DeadLetter);
+
+internal sealed record ApiQueueTotals(long Messages, long Ready, long Unacked, long Delayed);
+
+internal sealed record ApiObjectTotals(int Vhosts, int Exchanges, int Queues, int Bindings, int Consumers);
+
+internal sealed record ApiOverview(ApiQueueTotals QueueTotals, ApiObjectTotals ObjectTotals, ApiRates Rates);
 
 internal sealed record ApiQueue(string Name, string Vhost, bool Durable, bool Exclusive, bool AutoDelete, JsonElement Arguments,
-    int Messages, int MessagesReady, int MessagesUnacknowledged, int MessagesDelayed, long MessageBytesReady, int Consumers);
+    int Messages, int MessagesReady, int MessagesUnacknowledged, int MessagesDelayed, long MessageBytesReady, int Consumers,
+    long MessageBytes = 0, double? OldestReadyAgeSeconds = null, ApiRates? Rates = null);
 
 internal sealed record ApiBinding(string Id, string Vhost, string Source, string Destination, string DestinationType, string RoutingKey,
     JsonElement Arguments);

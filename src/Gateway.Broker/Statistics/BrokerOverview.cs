@@ -8,10 +8,11 @@ namespace Gateway.Broker.Statistics;
 /// <param name="Consumers">Active subscriptions.</param>
 /// <param name="MessagesReady">Messages waiting for delivery, over all queues.</param>
 /// <param name="MessagesUnacknowledged">Messages delivered and not yet acknowledged, over all queues.</param>
+/// <param name="MessagesDelayed">Messages held back until their delay ends, over all queues.</param>
 /// <param name="Rates">
 /// Per-second rates: <see cref="MessageRates.Publish"/> counts messages published to exchanges; the others are summed
 /// over the queues that exist now.
 /// </param>
 public sealed record BrokerOverview(
     int Vhosts, int Exchanges, int Queues, int Bindings, int Consumers,
-    long MessagesReady, long MessagesUnacknowledged, MessageRates Rates);
+    long MessagesReady, long MessagesUnacknowledged, long MessagesDelayed, MessageRates Rates);

@@ -44,6 +44,8 @@ public sealed class ExchangeInfo
     /// <summary>Its arguments.</summary>
     [JsonConverter(typeof(FieldTableConverter))]
     public required IReadOnlyDictionary<string, object?> Arguments { get; set; }
+    /// <summary>Message rates per second over the sliding window.</summary>
+    public required ExchangeRatesInfo Rates { get; set; }
 }
 
 /// <summary>A queue declaration.</summary>
@@ -86,8 +88,18 @@ public sealed class QueueInfo
     public required int MessagesDelayed { get; set; }
     /// <summary>Payload bytes of the ready messages.</summary>
     public required long MessageBytesReady { get; set; }
+    /// <summary>Payload bytes of the ready messages (the same figure as <c>messageBytesReady</c>, under the overview's name).</summary>
+    public required long MessageBytes { get; set; }
+    /// <summary>
+    /// Seconds the oldest ready message has waited (a requeued message counts from its first arrival, a message
+    /// recovered at start from its recovery); null when no message is ready.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public required double? OldestReadyAgeSeconds { get; set; }
     /// <summary>Active subscriptions.</summary>
     public required int Consumers { get; set; }
+    /// <summary>Message rates per second over the sliding window.</summary>
+    public required MessageRatesInfo Rates { get; set; }
 }
 
 /// <summary>A binding to create.</summary>

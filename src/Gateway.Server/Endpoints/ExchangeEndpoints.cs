@@ -86,5 +86,7 @@ internal static class ExchangeEndpoints
         AutoDelete = x.AutoDelete,
         Internal = x.Internal,
         Arguments = x.Arguments ?? new Dictionary<string, object?>(),
+        // Just declared and already gone (deleted concurrently): it moved no messages.
+        Rates = ExchangeRatesInfo.From(vhost.GetExchangeStatistics(x.Name)?.Rates ?? Broker.Statistics.ExchangeRates.Zero),
     };
 }

@@ -88,6 +88,7 @@ internal static class QueueEndpoints
     public static QueueInfo ToInfo(MessageQueue q)
     {
         int ready = q.MessagesReady, unacked = q.MessagesUnacknowledged, delayed = q.MessagesDelayed;
+        var bytes = q.MessageBytesReady;
         return new QueueInfo
         {
             Name = q.Name,
@@ -100,8 +101,11 @@ internal static class QueueEndpoints
             MessagesReady = ready,
             MessagesUnacknowledged = unacked,
             MessagesDelayed = delayed,
-            MessageBytesReady = q.MessageBytesReady,
+            MessageBytesReady = bytes,
+            MessageBytes = bytes,
+            OldestReadyAgeSeconds = q.OldestReadyAge?.TotalSeconds,
             Consumers = q.ConsumerCount,
+            Rates = MessageRatesInfo.From(q.Statistics.Rates),
         };
     }
 }

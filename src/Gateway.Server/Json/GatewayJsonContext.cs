@@ -48,6 +48,7 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(RedriveRequest))]
 [JsonSerializable(typeof(RedriveResult))]
 [JsonSerializable(typeof(WebhookEnvelope))]
+[JsonSerializable(typeof(OverviewInfo))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ClientFrame))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ServerFrame))]
 [JsonSerializable(typeof(Gateway.Server.Endpoints.ResumedEvent))]

@@ -1,0 +1,29 @@
+using Gateway.Broker;
+using Gateway.Server.Contracts;
+
+namespace Gateway.Server.Endpoints;
+
+internal static class OverviewEndpoints
+{
+    public static void MapOverviewEndpoints(this RouteGroupBuilder api)
+    {
+        api.MapGet("/overview", (MessageBroker broker) =>
+            {
+                var o = broker.GetOverview();
+                return TypedResults.Ok(new OverviewInfo
+                {
+                    QueueTotals = new QueueTotals
+                    {
+                        Messages = o.MessagesReady + o.MessagesUnacknowledged + o.MessagesDelayed,
+                        Ready = o.MessagesReady, Unacked = o.MessagesUnacknowledged, Delayed = o.MessagesDelayed,
+                    },
+                    ObjectTotals = new ObjectTotals { Vhosts = o.Vhosts, Exchanges = o.Exchanges, Queues = o.Queues, Bindings = o.Bindings, Consumers = o.Consumers },
+                    Rates = MessageRatesInfo.From(o.Rates),
+                });
+            })
+            .WithTags("Operations").WithName("GetOverview").WithSummary("Counts of messages and objects, and message rates")
+            .WithDescription("Rates are per second, averaged over the last Gateway:Statistics:RateWindowSeconds and sampled every " +
+                             "Gateway:Statistics:SampleIntervalMilliseconds. Publish counts messages published to exchanges; deliver, ack, " +
+                             "redeliver and deadLetter are summed over the queues that exist now.");
+    }
+}
