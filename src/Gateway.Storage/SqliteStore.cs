@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Gateway.Broker.Durability;
 using Gateway.Broker.Exchanges;
 using Gateway.Broker.Messages;
@@ -24,7 +25,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
     private readonly JournalWriter _journal;
     private readonly Lock _topologyLock = new();
 
-    private SqliteStore(StorageOptions options, ILogger logger)
+    private SqliteStore(StorageOptions options, ILogger logger, Meter? meter)
     {
         Directory.CreateDirectory(options.DataPath);
         DatabasePath = Path.GetFullPath(Path.Combine(options.DataPath, options.FileName));
@@ -43,15 +44,18 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         using (var db = new GatewayDbContext(_dbOptions)) db.Database.Migrate();
 
         _journalConnection = Open(connectionString, synchronous, options.BusyTimeoutMilliseconds);
-        _journal = new JournalWriter(_journalConnection, logger);
+        _journal = new JournalWriter(_journalConnection, logger, meter);
     }
 
-    /// <summary>Opens (creating and migrating when needed) the database in <see cref="StorageOptions.DataPath"/>.</summary>
-    public static SqliteStore Open(StorageOptions options, ILogger? logger = null)
+    /// <summary>
+    /// Opens (creating and migrating when needed) the database in <see cref="StorageOptions.DataPath"/>. Journal commit
+    /// metrics go to <paramref name="meter"/> when one is given.
+    /// </summary>
+    public static SqliteStore Open(StorageOptions options, ILogger? logger = null, Meter? meter = null)
     {
         try
         {
-            return new SqliteStore(options, logger ?? NullLogger.Instance);
+            return new SqliteStore(options, logger ?? NullLogger.Instance, meter);
         }
         catch (SqliteException e)
         {
@@ -64,6 +68,16 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
 
     /// <inheritdoc />
     public IMessageJournal Journal => _journal;
+
+    /// <summary>
+    /// Whether the store can take writes: null when its journal writer runs and its last commit succeeded, else why not.
+    /// </summary>
+    public string? Problem => _disposed ? "the store is closed"
+        : !_journal.IsRunning ? "the journal writer has stopped"
+        : _journal.LastFailure is { } failure ? "the last journal commit failed: " + failure
+        : null;
+
+    private volatile bool _disposed;
 
     /// <summary>Journal operations committed so far.</summary>
     public long JournalOperations => _journal.CommittedOperations;
@@ -346,6 +360,7 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         await _journal.DisposeAsync();
         _journalConnection.Dispose();
         _topologyConnection.Dispose();

@@ -32,7 +32,7 @@ internal static class EventStreamEndpoints
     {
         api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
                 HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<EventStreamOptions> options,
-                IOptions<AuthOptions> auth, Access access) =>
+                IOptions<AuthOptions> auth, Access access, Gateway.Server.Metrics.GatewayMetrics metrics) =>
             {
                 if (OriginPolicy.Refusal(http, auth.Value) is { } refused)
                 {
@@ -53,6 +53,7 @@ internal static class EventStreamEndpoints
                 // A revoked or expired key ends the streams it opened, with an 'error' event saying so.
                 var keyLifetime = http.User.FindFirst(Access.KeyClaim)?.Value is { } keyId ? access.Users.KeyLifetime(keyId) : CancellationToken.None;
                 using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping, keyLifetime);
+                using var open = metrics.EventStreamOpened();
                 var token = stopping.Token;
                 var heartbeat = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
                 var consumer = q.Subscribe(window);

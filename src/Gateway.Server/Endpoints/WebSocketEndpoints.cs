@@ -4,6 +4,7 @@ using Gateway.Server.Contracts;
 using Gateway.Server.Http;
 using System.Net.WebSockets;
 using Gateway.Server.Security;
+using Gateway.Server.Metrics;
 using Gateway.Server.WebSockets;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,8 @@ internal static class WebSocketEndpoints
     public static void MapWebSocketEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/vhosts/{vhost}/ws", async (string vhost, HttpContext http, MessageBroker broker, IValidator<PublishRequest> validator,
-                IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, IOptions<AuthOptions> auth, Access access) =>
+                IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, IOptions<AuthOptions> auth, Access access,
+                IHostApplicationLifetime lifetime, GatewayMetrics metrics) =>
             {
                 if (OriginPolicy.Refusal(http, auth.Value) is { } refused) return refused;
                 var v = broker.RequireVhost(vhost);
@@ -23,6 +25,7 @@ internal static class WebSocketEndpoints
                     return (IResult)Problems.BadRequest("This endpoint speaks WebSocket (subprotocol gateway.v1.json): send an upgrade request.");
                 var protocol = http.WebSockets.WebSocketRequestedProtocols.Contains(SocketSession.SubProtocol) ? SocketSession.SubProtocol : null;
                 using var socket = await http.WebSockets.AcceptWebSocketAsync(protocol);
+                using var open = metrics.WebSocketOpened();
                 var user = http.User;
                 var session = new SocketSession(socket, v, validator, json.Value.SerializerOptions, limits.Value)
                 {
@@ -32,6 +35,9 @@ internal static class WebSocketEndpoints
                 using var revoked = user.FindFirst(Access.KeyClaim)?.Value is { } keyId
                     ? access.Users.KeyLifetime(keyId).Register(() => _ = session.CloseAsync(WebSocketCloseStatus.PolicyViolation, "The API key was revoked or expired."))
                     : default;
+                // Shutdown: a close frame 1001 (going away); the client's answer ends RunAsync, or the socket is aborted.
+                using var stopping = lifetime.ApplicationStopping.Register(() =>
+                    _ = session.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "The gateway is shutting down."));
                 await session.RunAsync(http.RequestAborted);
                 return Results.Empty;
             })

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Gateway.Broker.Durability;
@@ -43,9 +44,26 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage;
     private long _lastMessageId;
     private int _openGroups;
+    private readonly Histogram<int>? _batchSize;
+    private readonly Histogram<double>? _commitDuration, _syncDuration;
+    private readonly Counter<long>? _commitFailures;
 
-    public JournalWriter(SqliteConnection connection, ILogger logger)
+    /// <param name="connection">The journal's own connection, used by the writer thread only.</param>
+    /// <param name="logger">Where commit failures are logged.</param>
+    /// <param name="meter">Where commit metrics go (batch size, commit and sync time, failures); none when null.</param>
+    public JournalWriter(SqliteConnection connection, ILogger logger, Meter? meter = null)
     {
+        if (meter is not null)
+        {
+            _batchSize = meter.CreateHistogram<int>("journal.commit.operations", "{operation}",
+                "Journal operations (inserts, delivery counts, removals) committed in one transaction: the group-commit batch size.");
+            _commitDuration = meter.CreateHistogram<double>("journal.commit.duration", "s",
+                "Time to write and commit one journal batch, from the transaction's start to the end of its COMMIT.");
+            _syncDuration = meter.CreateHistogram<double>("journal.sync.duration", "s",
+                "Time in SQLite's COMMIT of a journal batch: appending it to the WAL and, with Synchronous=Full, the fsync.");
+            _commitFailures = meter.CreateCounter<long>("journal.commit.failures", "{batch}",
+                "Journal batches that could not be committed (their publishes were answered 503).");
+        }
         _connection = connection;
         _logger = logger;
         using (var max = connection.CreateCommand())
@@ -66,6 +84,13 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "Gateway journal writer" };
         _thread.Start();
     }
+
+    /// <summary>True while the writer thread runs (until disposal).</summary>
+    public bool IsRunning => !_stopped.Task.IsCompleted;
+
+    /// <summary>Why the last batch failed, or null when the last batch committed.</summary>
+    public string? LastFailure => _lastFailure;
+    private volatile string? _lastFailure;
 
     /// <summary>Operations committed so far, and batches (for metrics and benchmarks).</summary>
     public long CommittedOperations { get; private set; }
@@ -166,19 +191,28 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         Exception? failure = null;
         try
         {
+            var started = Stopwatch.GetTimestamp();
             using var transaction = _connection.BeginTransaction();
             foreach (SqliteCommand command in (SqliteCommand[])[_insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage])
                 command.Transaction = transaction;
             foreach (var op in _batch) Execute(op);
+            var committing = Stopwatch.GetTimestamp();
             transaction.Commit();
+            var committed = Stopwatch.GetTimestamp();
             CommittedOperations += _batch.Count;
             CommittedBatches++;
+            _batchSize?.Record(_batch.Count);
+            _commitDuration?.Record(Stopwatch.GetElapsedTime(started, committed).TotalSeconds);
+            _syncDuration?.Record(Stopwatch.GetElapsedTime(committing, committed).TotalSeconds);
+            _lastFailure = null;
         }
         catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
         {
             failure = new StorageException("The message journal could not commit: " + e.Message, e);
             foreach (var message in _assignedInBatch) message.JournalId = 0; // rolled back: not stored
             foreach (var (message, id) in _clearedInBatch) message.JournalId = id; // rolled back: still stored
+            _commitFailures?.Add(1);
+            _lastFailure = e.Message;
             LogCommitFailed(e, _batch.Count);
         }
         foreach (var op in _batch)
