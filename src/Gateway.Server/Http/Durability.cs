@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Reflection;
 using Gateway.Broker;
 using Gateway.Broker.Durability;
@@ -24,19 +25,33 @@ internal static partial class Durability
             })
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataPath), "Gateway:DataPath must name a folder.")
             .Validate(o => o.BusyTimeoutMilliseconds >= 0, "Gateway:Storage:BusyTimeoutMilliseconds must not be negative.")
+            .Validate(o => !string.IsNullOrWhiteSpace(o.FileName) && o.FileName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0,
+                "Gateway:Storage:FileName must be a file name, without folders.")
             .ValidateOnStart();
 
         if (IsDocumentGeneration)
         {
-            services.AddSingleton(_ => new MessageBroker());
+            services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp)));
             return services;
         }
         services.AddSingleton(sp => SqliteStore.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Storage")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Storage"),
+            sp.GetRequiredService<IMeterFactory>().Create(Metrics.GatewayMetrics.StorageMeterName)));
         services.AddSingleton<IBrokerStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton(sp => new MessageBroker(BrokerOptions.Default, sp.GetRequiredService<SqliteStore>()));
+        services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: [Health.Ready]);
+        services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp), sp.GetRequiredService<SqliteStore>()));
         services.AddHostedService<RecoveryService>();
         return services;
+    }
+
+    private static BrokerOptions BrokerOptionsFrom(IServiceProvider services)
+    {
+        var statistics = services.GetRequiredService<IOptions<Configuration.StatisticsOptions>>().Value;
+        return new BrokerOptions
+        {
+            StatisticsInterval = TimeSpan.FromMilliseconds(statistics.SampleIntervalMilliseconds),
+            RateWindow = TimeSpan.FromSeconds(statistics.RateWindowSeconds),
+        };
     }
 
     /// <summary>

@@ -23,9 +23,9 @@ internal static class Health
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync })
-            .WithTags("Operations").WithName("Liveness").WithSummary("Liveness: 200 while the process serves HTTP");
+            .AllowAnonymous().WithTags("Operations").WithName("Liveness").WithSummary("Liveness: 200 while the process serves HTTP");
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(Ready), ResponseWriter = WriteAsync })
-            .WithTags("Operations").WithName("Readiness").WithSummary("Readiness: storage open and recovery finished (503 until then)");
+            .AllowAnonymous().WithTags("Operations").WithName("Readiness").WithSummary("Readiness: storage open and recovery finished (503 until then)");
         return app;
     }
 

@@ -26,7 +26,8 @@ namespace Gateway.Server.WebSockets;
 /// <item>a frame over the size limit: closed with 1009, then as above;</item>
 /// <item>a text frame that is not UTF-8: the WebSocket layer (System.Net.WebSockets) sends a close with 1007 and aborts
 /// the connection at once (so the close frame may not reach the client), the receive fails, then as above;</item>
-/// <item>the server stops: the request is aborted, then as above.</item>
+/// <item>the server stops: pumps stop taking deliveries and a close frame 1001 (going away) is sent (<see cref="CloseAsync"/>),
+/// then as above.</item>
 /// </list>
 /// </remarks>
 internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValidator<PublishRequest> validator,
@@ -63,6 +64,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     /// </summary>
     public async Task CloseAsync(WebSocketCloseStatus status, string description)
     {
+        // No delivery is taken after this: what is left in the subscriptions' buffers goes back to its queues unseen.
+        _closing = true;
         await _send.WaitAsync();
         try
         {
@@ -79,6 +82,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
         _ = Task.Delay(TimeSpan.FromSeconds(5)).ContinueWith(_ => socket.Abort(), TaskScheduler.Default);
     }
+    private volatile bool _closing;
     private readonly ArrayBufferWriter<byte> _frameBuffer = new(1024);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
@@ -250,7 +254,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                 await _send.WaitAsync(aborted);
                 try
                 {
-                    while (reader.TryRead(out var delivery))
+                    // Closing: what is left in the buffer was never seen and goes back to the queue unmarked.
+                    while (!_closing && reader.TryRead(out var delivery))
                     {
                         if (!subscription.AutoAck)
                             lock (_lock)
