@@ -157,6 +157,73 @@ public sealed class MessageBroker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Declares a whole topology in one transaction. Each item is declared as its own call would (the same checks and
+    /// refusals); refused items are reported with the broker's reason and skipped (a binding whose queue was refused is
+    /// refused in turn, its queue not existing). Everything the import creates is stored in one store transaction and
+    /// becomes visible at once when that commits: a storage failure throws <see cref="StorageException"/> and leaves
+    /// the broker as it was. With <paramref name="allOrNothing"/>, one refused item refuses the whole import, and
+    /// nothing changes (<see cref="TopologyImportReport.Applied"/> is false). Importing the same topology again reports
+    /// every item as existing.
+    /// </summary>
+    public TopologyImportReport Import(TopologyImport import, bool allOrNothing = false)
+    {
+        lock (_vhosts)
+        {
+            var created = new Dictionary<string, VirtualHost>(StringComparer.Ordinal);
+            var vhostResults = new List<ImportItemResult>();
+            foreach (var name in import.Vhosts)
+            {
+                if (_vhosts.ContainsKey(name) || created.ContainsKey(name)) vhostResults.Add(new(ImportOutcome.Existed));
+                else if (Names.Validate(name) is { } error) vhostResults.Add(new(ImportOutcome.Refused, $"Vhost name {error}."));
+                else
+                {
+                    created[name] = new VirtualHost(name, _leases, _store);
+                    vhostResults.Add(new(ImportOutcome.Created));
+                }
+            }
+            VirtualHost? Find(string name) => _vhosts.GetValueOrDefault(name) ?? created.GetValueOrDefault(name);
+
+            var involved = import.Exchanges.Select(x => x.Vhost).Concat(import.Queues.Select(q => q.Vhost)).Concat(import.Bindings.Select(b => b.Vhost))
+                .Distinct().Order(StringComparer.Ordinal).Select(Find).OfType<VirtualHost>().ToList();
+            var scopes = new List<VirtualHost.ImportScope>();
+            try
+            {
+                foreach (var vhost in involved) scopes.Add(vhost.BeginImport());
+                var exchanges = import.Exchanges.Select(x => Declare(x.Vhost, v => v.DeclareExchange(x.Definition))).ToList();
+                var queues = import.Queues.Select(q => Declare(q.Vhost, v => v.DeclareQueue(q.Definition).Outcome)).ToList();
+                var bindings = import.Bindings.Select(b => Declare(b.Vhost, v => v.Bind(b.Binding).Outcome)).ToList();
+                var report = new TopologyImportReport(true, vhostResults, exchanges, queues, bindings);
+                if (allOrNothing && report.AnyRefused) return report with { Applied = false }; // scopes roll back below
+
+                var changes = new List<TopologyChange>();
+                changes.AddRange(created.Keys.Select(name => new TopologyChange.VhostCreated(name)));
+                foreach (var scope in scopes) changes.AddRange(scope.Staged);
+                if (_store is not null && changes.Count > 0) _store.Apply(changes); // throws: everything rolls back
+                foreach (var scope in scopes) scope.Commit();
+                foreach (var (name, vhost) in created) _vhosts[name] = vhost;
+                return report;
+            }
+            finally
+            {
+                foreach (var scope in scopes) scope.Dispose(); // rolls back unless committed; releases the locks
+            }
+
+            ImportItemResult Declare(string vhostName, Func<VirtualHost, DeclareOutcome> declare)
+            {
+                if (Find(vhostName) is not { } vhost) return new(ImportOutcome.Refused, $"No vhost '{vhostName}'.");
+                try
+                {
+                    return ImportItemResult.From(declare(vhost));
+                }
+                catch (BrokerException e)
+                {
+                    return new(ImportOutcome.Refused, e.Message);
+                }
+            }
+        }
+    }
+
     /// <summary>Deletes a vhost with everything in it. The default vhost cannot be deleted.</summary>
     public void DeleteVhost(string name)
     {

@@ -87,6 +87,9 @@ public sealed class VirtualHost
     private readonly Dictionary<string, List<Binding>> _bySource = new(StringComparer.Ordinal);
     private volatile TopologySnapshot _snapshot;
     private bool _recovering;
+    // While an import runs (ImportScope): durable changes gather here instead of going to the store, and the snapshot
+    // is not republished, so that nobody sees the import's changes before they are all stored.
+    private List<TopologyChange>? _staged;
 
     internal VirtualHost(string name, LeaseTable leases, QueueTimers timers, IBrokerStore? store)
     {
@@ -627,7 +630,77 @@ public sealed class VirtualHost
     private void Store(List<TopologyChange> changes)
     {
         if (_store is null || _recovering || changes.Count == 0) return;
-        _store.Apply(changes);
+        if (_staged is not null) _staged.AddRange(changes);
+        else _store.Apply(changes);
+    }
+
+    /// <summary>
+    /// Starts an import into this vhost: takes its topology lock (held until the scope is disposed), remembers its state,
+    /// and from then on gathers durable changes in <see cref="ImportScope.Staged"/> without publishing them. The importer
+    /// stores every vhost's staged changes in one transaction, then <see cref="ImportScope.Commit"/>s, or
+    /// <see cref="ImportScope.Rollback"/>s to the remembered state.
+    /// </summary>
+    internal ImportScope BeginImport() => new(this);
+
+    internal sealed class ImportScope : IDisposable
+    {
+        private readonly VirtualHost _vhost;
+        private readonly Dictionary<string, ExchangeDefinition> _exchanges;
+        private readonly Dictionary<string, ExchangeNode> _nodes;
+        private readonly Dictionary<string, MessageQueue> _queues;
+        private readonly Dictionary<string, Binding> _bindings;
+        private readonly Dictionary<string, List<Binding>> _bySource;
+        private bool _open = true;
+
+        public ImportScope(VirtualHost vhost)
+        {
+            _vhost = vhost;
+            vhost._lock.Enter();
+            _exchanges = new(vhost._exchanges, StringComparer.Ordinal);
+            _nodes = new(vhost._nodes, StringComparer.Ordinal);
+            _queues = new(vhost._queues, StringComparer.Ordinal);
+            _bindings = new(vhost._bindings, StringComparer.Ordinal);
+            _bySource = vhost._bySource.ToDictionary(p => p.Key, p => p.Value.ToList(), StringComparer.Ordinal);
+            vhost._staged = [];
+        }
+
+        public VirtualHost Vhost => _vhost;
+
+        /// <summary>The durable changes the import made so far, in order.</summary>
+        public IReadOnlyList<TopologyChange> Staged => _vhost._staged ?? [];
+
+        /// <summary>The changes are stored: makes them visible.</summary>
+        public void Commit()
+        {
+            _vhost._staged = null;
+            _vhost.PublishSnapshot();
+            _open = false;
+        }
+
+        /// <summary>Puts the vhost back as it was; nothing of the import was ever visible.</summary>
+        public void Rollback()
+        {
+            if (!_open) return;
+            Restore(_vhost._exchanges, _exchanges);
+            Restore(_vhost._nodes, _nodes);
+            Restore(_vhost._queues, _queues);
+            Restore(_vhost._bindings, _bindings);
+            Restore(_vhost._bySource, _bySource);
+            _vhost._staged = null;
+            _open = false;
+        }
+
+        private static void Restore<T>(Dictionary<string, T> target, Dictionary<string, T> saved)
+        {
+            target.Clear();
+            foreach (var (key, value) in saved) target[key] = value;
+        }
+
+        public void Dispose()
+        {
+            Rollback();
+            _vhost._lock.Exit();
+        }
     }
 
     /// <summary>Re-creates durable topology read from the store, without writing it back.</summary>
@@ -678,8 +751,11 @@ public sealed class VirtualHost
 
     private ExchangeStatistics NewExchangeStatistics() => new() { CreatedAt = _leases.Time.GetTimestamp() };
 
-    private void PublishSnapshot() =>
+    private void PublishSnapshot()
+    {
+        if (_staged is not null) return; // an import publishes once, when it has been stored
         _snapshot = new TopologySnapshot(new(_nodes, StringComparer.Ordinal), new(_queues, StringComparer.Ordinal));
+    }
 
     // The sampler's pass over this vhost: what the current snapshot holds (a deleted queue's figures go with it).
     internal void SampleStatistics(long timestamp, long window, long frequency, int capacity)
