@@ -164,9 +164,9 @@ public sealed class MessageBroker : IDisposable
     /// becomes visible at once when that commits: a storage failure throws <see cref="StorageException"/> and leaves
     /// the broker as it was. With <paramref name="allOrNothing"/>, one refused item refuses the whole import, and
     /// nothing changes (<see cref="TopologyImportReport.Applied"/> is false). Importing the same topology again reports
-    /// every item as existing.
+    /// every item as existing. With <paramref name="dryRun"/>, the outcomes are computed and nothing changes.
     /// </summary>
-    public TopologyImportReport Import(TopologyImport import, bool allOrNothing = false)
+    public TopologyImportReport Import(TopologyImport import, bool allOrNothing = false, bool dryRun = false)
     {
         lock (_vhosts)
         {
@@ -194,7 +194,7 @@ public sealed class MessageBroker : IDisposable
                 var queues = import.Queues.Select(q => Declare(q.Vhost, v => v.DeclareQueue(q.Definition).Outcome)).ToList();
                 var bindings = import.Bindings.Select(b => Declare(b.Vhost, v => v.Bind(b.Binding).Outcome)).ToList();
                 var report = new TopologyImportReport(true, vhostResults, exchanges, queues, bindings);
-                if (allOrNothing && report.AnyRefused) return report with { Applied = false }; // scopes roll back below
+                if (dryRun || (allOrNothing && report.AnyRefused)) return report with { Applied = false }; // scopes roll back below
 
                 var changes = new List<TopologyChange>();
                 changes.AddRange(created.Keys.Select(name => new TopologyChange.VhostCreated(name)));

@@ -59,7 +59,8 @@ internal static partial class Durability
     /// runs (/readyz and the API with 503 until it is done). A long recovery logs its progress every 100,000 messages.
     /// </summary>
     private sealed partial class RecoveryService(MessageBroker broker, SqliteStore store, ReadinessState readiness,
-        ILogger<RecoveryService> logger, IHostApplicationLifetime lifetime) : IHostedService
+        ILogger<RecoveryService> logger, IHostApplicationLifetime lifetime, Definitions.DefinitionsService definitions,
+        IOptions<Configuration.DefinitionsOptions> definitionsOptions, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
@@ -77,19 +78,59 @@ internal static partial class Durability
                         LogRecoveryProgress(p.Messages, total, p.QueuesDone, p.Queues, rate, left);
                     });
                     LogRecovered(done.Messages, done.Queues, done.Elapsed.TotalMilliseconds);
-                    readiness.MarkReady();
                 }
                 catch (Exception e)
                 {
                     LogRecoveryFailed(e);
                     readiness.MarkNotReady("recovery failed: " + e.Message);
+                    Environment.ExitCode = 1;
                     lifetime.StopApplication();
+                    return;
                 }
+                if (definitionsOptions.Value.File is { Length: > 0 } file && !ImportAtStart(file)) return;
+                readiness.MarkReady();
             }, CancellationToken.None);
             return Task.CompletedTask;
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        // --definitions FILE: imported after recovery, before the gateway reports ready. A file that cannot be read or
+        // parsed, or an import that cannot be stored, stops the start (exit 1); refused items are logged and skipped.
+        private bool ImportAtStart(string file)
+        {
+            try
+            {
+                Contracts.DefinitionsDocument document;
+                using (var stream = File.OpenRead(file))
+                    document = System.Text.Json.JsonSerializer.Deserialize<Contracts.DefinitionsDocument>(stream, json.Value.SerializerOptions)
+                               ?? throw new System.Text.Json.JsonException("The file holds JSON null, not definitions.");
+                var report = definitions.Import(document);
+                foreach (var item in report.Vhosts.Concat(report.Exchanges).Concat(report.Queues).Where(i => i.Outcome == Contracts.ImportItemOutcome.Refused))
+                    LogDefinitionRefused(item.Vhost, item.Name, item.Reason);
+                foreach (var b in report.Bindings.Where(i => i.Outcome == Contracts.ImportItemOutcome.Refused))
+                    LogDefinitionRefused(b.Vhost, $"binding {b.Source} -> {b.Destination} ('{b.RoutingKey}')", b.Reason);
+                LogDefinitionsImported(file, report.Summary.Created, report.Summary.Existed, report.Summary.Refused);
+                return true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or StorageException)
+            {
+                LogDefinitionsFailed(e, file);
+                readiness.MarkNotReady("importing the definitions file failed: " + e.Message);
+                Environment.ExitCode = 1;
+                lifetime.StopApplication();
+                return false;
+            }
+        }
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Imported definitions from {File}: {Created} created, {Existed} existed, {Refused} refused")]
+        private partial void LogDefinitionsImported(string file, int created, int existed, int refused);
+
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Definitions: refused {Item} in vhost {Vhost}: {Reason}")]
+        private partial void LogDefinitionRefused(string vhost, string item, string? reason);
+
+        [LoggerMessage(EventId = 2006, Level = LogLevel.Critical, Message = "The definitions file {File} could not be imported; stopping")]
+        private partial void LogDefinitionsFailed(Exception exception, string file);
 
         [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Recovering from {Database}: {Entries} persistent message entries")]
         private partial void LogRecoveryStarted(string database, long entries);

@@ -49,6 +49,8 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(RedriveResult))]
 [JsonSerializable(typeof(WebhookEnvelope))]
 [JsonSerializable(typeof(OverviewInfo))]
+[JsonSerializable(typeof(DefinitionsDocument))]
+[JsonSerializable(typeof(DefinitionsImportReport))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ClientFrame))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ServerFrame))]
 [JsonSerializable(typeof(Gateway.Server.Endpoints.ResumedEvent))]

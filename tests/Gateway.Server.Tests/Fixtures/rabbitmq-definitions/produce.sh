@@ -80,36 +80,47 @@ b source=transient destination=scratch.transient routing_key=t
 b source=autodel destination=all
 b source=cart destination=carts routing_key='cart.#' --vhost=shop
 
-# Messages: each payload names itself; routing.json records where RabbitMQ put each one.
-publish() { admin publish "$@" >/dev/null; }
-publish exchange=orders routing_key=orders.eu.created payload=p01
-publish exchange=orders routing_key=orders.us.created payload=p02
-publish exchange=orders routing_key=orders.eu.shipped payload=p03
-publish exchange=orders routing_key=orders.eu.expiring payload=p04
-publish exchange=orders routing_key=invoices.eu.created payload=p05
-publish exchange=events routing_key=anything payload=p06
-publish exchange=routes routing_key=a payload=p07
-publish exchange=routes routing_key=ab payload=p08
-publish exchange=routes routing_key=dlx payload=p09
-publish exchange=routes routing_key=bounded payload=p10
-publish exchange=routes routing_key=c payload=p11
-publish exchange=match routing_key= payload=p12 properties='{"headers":{"format":"pdf","type":"report"}}'
-publish exchange=match routing_key= payload=p13 properties='{"headers":{"format":"pdf"}}'
-publish exchange=match routing_key= payload=p14 properties='{"headers":{"format":"zip"}}'
-publish exchange=match routing_key= payload=p15 properties='{"headers":{"urgent":true}}'
-publish exchange=match routing_key= payload=p16 properties='{"headers":{"format":"pdf","type":"report","urgent":true}}'
-publish exchange=with-ae routing_key=a payload=p17
-publish exchange=with-ae routing_key=zzz payload=p18
-publish exchange=transient routing_key=t payload=p19
-publish exchange=autodel routing_key= payload=p20
-publish exchange=amq.default routing_key=eu payload=p21
-publish exchange=cart routing_key=cart.added payload=p22 --vhost=shop
+# Messages: each payload names itself; routing.json records them and where RabbitMQ put each one.
+cat > "$work/publishes.json" <<'JSON'
+[
+ {"vhost": "/", "exchange": "orders", "routing_key": "orders.eu.created", "payload": "p01"},
+ {"vhost": "/", "exchange": "orders", "routing_key": "orders.us.created", "payload": "p02"},
+ {"vhost": "/", "exchange": "orders", "routing_key": "orders.eu.shipped", "payload": "p03"},
+ {"vhost": "/", "exchange": "orders", "routing_key": "orders.eu.expiring", "payload": "p04"},
+ {"vhost": "/", "exchange": "orders", "routing_key": "invoices.eu.created", "payload": "p05"},
+ {"vhost": "/", "exchange": "events", "routing_key": "anything", "payload": "p06"},
+ {"vhost": "/", "exchange": "routes", "routing_key": "a", "payload": "p07"},
+ {"vhost": "/", "exchange": "routes", "routing_key": "ab", "payload": "p08"},
+ {"vhost": "/", "exchange": "routes", "routing_key": "dlx", "payload": "p09"},
+ {"vhost": "/", "exchange": "routes", "routing_key": "bounded", "payload": "p10"},
+ {"vhost": "/", "exchange": "routes", "routing_key": "c", "payload": "p11"},
+ {"vhost": "/", "exchange": "match", "routing_key": "", "payload": "p12", "headers": {"format": "pdf", "type": "report"}},
+ {"vhost": "/", "exchange": "match", "routing_key": "", "payload": "p13", "headers": {"format": "pdf"}},
+ {"vhost": "/", "exchange": "match", "routing_key": "", "payload": "p14", "headers": {"format": "zip"}},
+ {"vhost": "/", "exchange": "match", "routing_key": "", "payload": "p15", "headers": {"urgent": true}},
+ {"vhost": "/", "exchange": "match", "routing_key": "", "payload": "p16", "headers": {"format": "pdf", "type": "report", "urgent": true}},
+ {"vhost": "/", "exchange": "with-ae", "routing_key": "a", "payload": "p17"},
+ {"vhost": "/", "exchange": "with-ae", "routing_key": "zzz", "payload": "p18"},
+ {"vhost": "/", "exchange": "transient", "routing_key": "t", "payload": "p19"},
+ {"vhost": "/", "exchange": "autodel", "routing_key": "", "payload": "p20"},
+ {"vhost": "/", "exchange": "amq.default", "routing_key": "eu", "payload": "p21"},
+ {"vhost": "shop", "exchange": "cart", "routing_key": "cart.added", "payload": "p22"}
+]
+JSON
+python3 - "$work/publishes.json" <<'PY'
+import json, subprocess, sys
+for m in json.load(open(sys.argv[1])):
+    args = ["rabbitmqadmin", "--port", "15699", "--vhost=" + m["vhost"], "publish", "exchange=" + m["exchange"],
+            "routing_key=" + m["routing_key"], "payload=" + m["payload"]]
+    if "headers" in m: args.append("properties=" + json.dumps({"headers": m["headers"]}))
+    subprocess.run(args, check=True, capture_output=True)
+PY
 
-python3 - "$here/routing.json" <<'PY'
+python3 - "$here/routing.json" "$work/publishes.json" <<'PY'
 import json, subprocess, sys
 def admin(*args):
     return subprocess.run(["rabbitmqadmin", "--port", "15699", "--format", "raw_json", *args], check=True, capture_output=True, text=True).stdout
-result = {"recorded_against": "", "queues": {}}
+result = {"recorded_against": "", "publishes": json.load(open(sys.argv[2])), "queues": {}}
 for vhost in ["/", "shop"]:
     for q in json.loads(admin("--vhost=" + vhost, "list", "queues", "name")):
         got = json.loads(admin("--vhost=" + vhost, "get", "queue=" + q["name"], "count=100", "ackmode=ack_requeue_false"))
