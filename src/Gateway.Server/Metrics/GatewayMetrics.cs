@@ -191,3 +191,19 @@ public sealed class GatewayMetrics : IDisposable
     /// <inheritdoc />
     public void Dispose() => _meterAdapter.Dispose();
 }
+
+internal static class MetricsEndpoint
+{
+    /// <summary>
+    /// GET /metrics. The registry is resolved per request (not when the route is mapped), so that nothing — the broker,
+    /// the database — is created before the host starts and validates its settings.
+    /// </summary>
+    public static void MapGatewayMetrics(this IEndpointRouteBuilder app) =>
+        app.MapGet("/metrics", async (HttpContext context, GatewayMetrics metrics) =>
+            {
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            })
+            .WithTags("Operations").WithName("Metrics").WithSummary("Metrics in Prometheus' text format (version 0.0.4)")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain");
+}
