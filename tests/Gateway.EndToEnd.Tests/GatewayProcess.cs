@@ -35,13 +35,26 @@ public sealed class GatewayProcess : IAsyncDisposable
     private int _generation;
 
     private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly IReadOnlyList<string> _arguments;
+    private readonly IReadOnlyDictionary<string, string> _environment;
 
-    private GatewayProcess(ITestOutputHelper output, string dataPath, IReadOnlyDictionary<string, string>? settings)
+    private GatewayProcess(ITestOutputHelper output, string dataPath, IReadOnlyDictionary<string, string>? settings,
+        IReadOnlyList<string>? arguments = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         _output = output;
         DataPath = dataPath;
         _settings = settings ?? new Dictionary<string, string>();
+        _arguments = arguments ?? [];
+        _environment = environment ?? new Dictionary<string, string>();
     }
+
+    /// <summary>Every line the server wrote so far (both streams), for tests that read its logs.</summary>
+    public IReadOnlyList<string> AllOutput
+    {
+        get { lock (_all) return [.. _all]; }
+    }
+
+    private readonly List<string> _all = [];
 
     /// <summary>The server's data folder (<c>Gateway:DataPath</c>), the same across restarts.</summary>
     public string DataPath { get; }
@@ -63,12 +76,15 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts a server on a fresh data folder and waits until it is ready. <paramref name="settings"/> are configuration
-    /// keys (<c>Gateway:Limits:MaxRequestBodyBytes</c>) with their values, given to every start of this server.
+    /// keys (<c>Gateway:Limits:MaxRequestBodyBytes</c>) with their values, given to every start of this server;
+    /// <paramref name="arguments"/> are added to its command line and <paramref name="environment"/> to its environment
+    /// (e.g. <c>Logging__Console__FormatterName</c>).
     /// </summary>
-    public static async Task<GatewayProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, string>? settings = null)
+    public static async Task<GatewayProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, string>? settings = null,
+        IReadOnlyList<string>? arguments = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var dataPath = Directory.CreateTempSubdirectory("gateway-e2e-").FullName;
-        var gateway = new GatewayProcess(output, dataPath, settings);
+        var gateway = new GatewayProcess(output, dataPath, settings, arguments, environment);
         try
         {
             await gateway.LaunchAsync();
@@ -217,19 +233,17 @@ public sealed class GatewayProcess : IAsyncDisposable
         info.ArgumentList.Add(ServerBuild.ServerDll);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add(url);
+        foreach (var argument in _arguments) info.ArgumentList.Add(argument);
         info.Environment["Gateway__DataPath"] = DataPath;
         foreach (var (name, value) in Settings) info.Environment[name] = value;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
-        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in _settings) info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        // ASPNETCORE_* would win over DOTNET_* for the web host; the runner's own settings must not leak in.
-        info.Environment.Remove("ASPNETCORE_ENVIRONMENT");
-        info.Environment.Remove("ASPNETCORE_URLS");
-        info.Environment.Remove("URLS");
+        ConfigureEnvironment(info);
+        foreach (var (name, value) in _environment) info.Environment[name] = value;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Log($"[gateway#{generation} out] {e.Data}"); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Log($"[gateway#{generation} err] {e.Data}"); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { Keep(e.Data); Log($"[gateway#{generation} out] {e.Data}"); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { Keep(e.Data); Log($"[gateway#{generation} err] {e.Data}"); } };
         if (!process.Start()) throw new InvalidOperationException($"Could not start {info.FileName} {ServerBuild.ServerDll}.");
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -245,6 +259,57 @@ public sealed class GatewayProcess : IAsyncDisposable
         };
         Api = new GatewayApi(_http);
         return process;
+    }
+
+    private void Keep(string line)
+    {
+        lock (_all) _all.Add(line);
+    }
+
+    private static void ConfigureEnvironment(ProcessStartInfo info)
+    {
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        // ASPNETCORE_* would win over DOTNET_* for the web host; the runner's own settings must not leak in.
+        info.Environment.Remove("ASPNETCORE_ENVIRONMENT");
+        info.Environment.Remove("ASPNETCORE_URLS");
+        info.Environment.Remove("URLS");
+    }
+
+    /// <summary>What a server run that was expected to end on its own did: its exit code and its two streams.</summary>
+    public sealed record Exited(int ExitCode, string StandardOutput, string StandardError);
+
+    /// <summary>
+    /// Runs the built server (or one of its commands) with <paramref name="arguments"/> and <paramref name="environment"/>
+    /// until it exits on its own, within <paramref name="timeout"/> (default <see cref="ReadyTimeout"/>): for start-up
+    /// failures and the health probe.
+    /// </summary>
+    public static async Task<Exited> RunToExitAsync(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
+        TimeSpan? timeout = null)
+    {
+        var info = new ProcessStartInfo(DotnetHost())
+        {
+            WorkingDirectory = ServerBuild.RepositoryRoot,
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add(ServerBuild.ServerDll);
+        foreach (var argument in arguments) info.ArgumentList.Add(argument);
+        ConfigureEnvironment(info);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the server.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout ?? ReadyTimeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"The server did not exit on its own within {(timeout ?? ReadyTimeout).TotalSeconds:0} s: {await stdout}{await stderr}");
+        }
+        return new Exited(process.ExitCode, await stdout, await stderr);
     }
 
     private async Task WaitUntilReadyAsync(Process process, int port)
@@ -316,7 +381,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
-    private static int FreeLoopbackPort()
+    internal static int FreeLoopbackPort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

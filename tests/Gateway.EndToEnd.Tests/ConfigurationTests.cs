@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Http.Json;
+
+namespace Gateway.EndToEnd.Tests;
+
+/// <summary>
+/// Settings of the built server: invalid ones stop the start with a message naming the setting and a non-zero exit;
+/// environment variables and the command line override appsettings.json.
+/// </summary>
+public sealed class ConfigurationTests(ITestOutputHelper output)
+{
+    private static Dictionary<string, string> Environment(params (string Name, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string> { ["Gateway__DataPath"] = Directory.CreateTempSubdirectory("gateway-config-").FullName };
+        foreach (var (name, value) in settings) environment[name] = value;
+        return environment;
+    }
+
+    private static string[] Arguments(params string[] more) => ["--urls", $"http://127.0.0.1:{GatewayProcess.FreeLoopbackPort()}", .. more];
+
+    [Theory]
+    [InlineData("Gateway__Limits__MaxMessageBytes", "0", "Gateway:Limits:MaxMessageBytes must be positive")]
+    [InlineData("Gateway__Limits__MaxRequestBodyBytes", "10", "Gateway:Limits:MaxRequestBodyBytes must be at least")]
+    [InlineData("Gateway__Statistics__SampleIntervalMilliseconds", "5", "Gateway:Statistics:SampleIntervalMilliseconds must be between 100 and 60000")]
+    [InlineData("Gateway__Statistics__RateWindowSeconds", "0", "Gateway:Statistics:RateWindowSeconds must be between")]
+    [InlineData("Gateway__Shutdown__TimeoutSeconds", "0", "Gateway:Shutdown:TimeoutSeconds must be between 1 and 600")]
+    [InlineData("Gateway__Shutdown__TimeoutSeconds", "ten", "Gateway:Shutdown:TimeoutSeconds")]
+    [InlineData("Gateway__Storage__Synchronous", "Sometimes", "Gateway:Storage:Synchronous")]
+    [InlineData("Gateway__Storage__FileName", "sub/gateway.db", "Gateway:Storage:FileName must be a file name")]
+    [InlineData("Gateway__Limits__MaxMesageBytes", "10", "Unknown setting Gateway:Limits:MaxMesageBytes")]
+    [InlineData("Gateway__Definitions__File", "/nonexistent/definitions.json", "Gateway:Definitions:File (--definitions) names a file that does not exist")]
+    public async Task An_invalid_setting_stops_the_start_naming_the_setting(string variable, string value, string message)
+    {
+        var exited = await GatewayProcess.RunToExitAsync(Arguments(), Environment((variable, value)));
+        output.WriteLine($"exit {exited.ExitCode}{System.Environment.NewLine}{exited.StandardError}");
+
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.Contains("Gateway cannot start: ", exited.StandardError);
+        Assert.Contains(message, exited.StandardError);
+    }
+
+    [Fact]
+    public async Task A_command_line_setting_is_validated_like_the_others()
+    {
+        var exited = await GatewayProcess.RunToExitAsync(Arguments("--Gateway:Limits:MaxBatchMessages=0"), Environment());
+
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.Contains("Gateway:Limits:MaxBatchMessages must be positive", exited.StandardError);
+    }
+
+    [Fact]
+    public async Task Environment_and_command_line_override_appsettings()
+    {
+        await using var gateway = await GatewayProcess.StartAsync(output,
+            arguments: ["--Gateway:Limits:MaxMessageBytes=16"],
+            environment: new Dictionary<string, string> { ["Gateway__Limits__MaxBatchMessages"] = "2" });
+        var http = gateway.Http;
+        Assert.Equal(HttpStatusCode.Created, await gateway.Api.DeclareQueueAsync("q"));
+
+        var fits = await http.PostAsJsonAsync("api/vhosts/default/exchanges/amq.default/publish", new { routingKey = "q", payload = new string('x', 16) });
+        var tooBig = await http.PostAsJsonAsync("api/vhosts/default/exchanges/amq.default/publish", new { routingKey = "q", payload = new string('x', 17) });
+        var batch = await http.PostAsJsonAsync("api/vhosts/default/exchanges/amq.default/publish/batch",
+            new { messages = new[] { new { routingKey = "q", payload = "1" }, new { routingKey = "q", payload = "2" }, new { routingKey = "q", payload = "3" } } });
+
+        Assert.Equal(HttpStatusCode.OK, fits.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, batch.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_probe_command_answers_0_for_a_healthy_gateway_and_1_when_none_answers()
+    {
+        await using var gateway = await GatewayProcess.StartAsync(output);
+
+        var healthy = await GatewayProcess.RunToExitAsync(["probe", new Uri(gateway.BaseAddress, "healthz").ToString()]);
+        var nobody = await GatewayProcess.RunToExitAsync(["probe", $"http://127.0.0.1:{GatewayProcess.FreeLoopbackPort()}/healthz"]);
+
+        Assert.Equal(0, healthy.ExitCode);
+        Assert.Equal(1, nobody.ExitCode);
+    }
+}
