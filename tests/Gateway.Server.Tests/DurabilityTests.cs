@@ -43,10 +43,19 @@ public sealed class DurabilityTests : IDisposable
             // Transient work does not touch the disk and goes on meanwhile.
             var transient = await _client.PostAsJsonAsync(Urls.Publish(vhost, "amq.default"), new { routingKey = "durable", payload = "t" });
             Assert.Equal(HttpStatusCode.OK, transient.StatusCode);
+
+            // Readiness says why (Degraded still answers 200: the gateway serves, and retries with the next batch);
+            // the failed batch is counted.
+            var ready = await _client.GetStringAsync("/readyz");
+            Assert.Contains("\"storage\":{\"status\":\"Degraded\",\"description\":\"the last journal commit failed", ready);
+            await Eventually.WaitForAsync(() => _client.GetStringAsync("/metrics"),
+                text => text.Contains("\ngateway_storage_journal_commit_failures 1", StringComparison.Ordinal),
+                "the failed journal batch in gateway_storage_journal_commit_failures");
         }
 
         var accepted = await _client.PostAsJsonAsync(Urls.Publish(vhost, "amq.default"), persistent);
         Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Contains("\"storage\":{\"status\":\"Healthy\"", await _client.GetStringAsync("/readyz"));
     }
 
     [Fact]

@@ -192,6 +192,21 @@ public sealed class GatewayMetrics : IDisposable
     public void Dispose() => _meterAdapter.Dispose();
 }
 
+/// <summary>
+/// Creates <see cref="GatewayMetrics"/> when the host starts, so that its meter listener records from the start (a .NET
+/// measurement made before a listener attaches is lost), yet after settings have been validated.
+/// </summary>
+internal sealed class MetricsStartup(GatewayMetrics metrics) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        GC.KeepAlive(metrics);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
 internal static class MetricsEndpoint
 {
     /// <summary>
