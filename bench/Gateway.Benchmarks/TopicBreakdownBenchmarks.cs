@@ -56,7 +56,7 @@ public class TopicBreakdownBenchmarks
             .Select(p => (new Binding(Topologies.Topic, p.Queue, BindingDestinationType.Queue, p.Pattern, null), queues[p.Queue].Target))
             .ToList();
         _node = new ExchangeNode(new ExchangeDefinition(Topologies.Topic, ExchangeType.Topic, Durable: false),
-            ExchangeRouter.Create(ExchangeType.Topic, bindings));
+            ExchangeRouter.Create(ExchangeType.Topic, bindings), new Gateway.Broker.Statistics.ExchangeStatistics());
         _snapshot = new TopologySnapshot(new Dictionary<string, ExchangeNode>(StringComparer.Ordinal) { [Topologies.Topic] = _node }, queues);
         _trie = new TopicTrie<RouteTarget>(bindings.Select(b => (b.Item1.RoutingKey, b.Item2)));
         _prototypeTrie = new InternedTopicTrie<RouteTarget>(bindings.Select(b => (b.Item1.RoutingKey, b.Item2)));

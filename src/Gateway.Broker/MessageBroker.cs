@@ -178,7 +178,7 @@ public sealed class MessageBroker : IDisposable
                 else if (Names.Validate(name) is { } error) vhostResults.Add(new(ImportOutcome.Refused, $"Vhost name {error}."));
                 else
                 {
-                    created[name] = new VirtualHost(name, _leases, _store);
+                    created[name] = new VirtualHost(name, _leases, _timers, _store);
                     vhostResults.Add(new(ImportOutcome.Created));
                 }
             }

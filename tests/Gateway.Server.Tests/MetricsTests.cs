@@ -124,7 +124,7 @@ public sealed class MetricsTests(GatewayFactory factory) : IClassFixture<Gateway
         var before = await ScrapeAsync();
         var opened = Value(before, "gateway_websocket_connections_opened_total")!.Value;
 
-        await using (var socket = await SocketClient.ConnectAsync(factory, vhost))
+        await using (var socket = await TestServerSockets.ConnectAsync(factory, vhost))
         {
             var open = await ScrapeAsync();
             Assert.Equal(opened + 1, Value(open, "gateway_websocket_connections_opened_total"));

@@ -1,6 +1,7 @@
 using Gateway.Server.Contracts;
 using Gateway.Server.Definitions;
 using Gateway.Server.Http;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Server.Endpoints;
@@ -9,7 +10,9 @@ internal static class DefinitionsEndpoints
 {
     public static void MapDefinitionsEndpoints(this RouteGroupBuilder api)
     {
-        var definitions = api.MapGroup("/definitions").WithTags("Operations");
+        // Definitions span every vhost: administrators only.
+        var definitions = api.MapGroup("/definitions").WithTags("Operations")
+            .RequiresTag(Access.Administrator).ProducesProblem(StatusCodes.Status403Forbidden);
 
         definitions.MapGet("", (DefinitionsService service) => TypedResults.Ok(service.Export()))
             .WithName("ExportDefinitions").WithSummary("Export vhosts, exchanges, queues and bindings in RabbitMQ's definitions format")

@@ -1,5 +1,6 @@
 using Gateway.Broker;
 using Gateway.Server.Contracts;
+using Gateway.Server.Security;
 
 namespace Gateway.Server.Endpoints;
 
@@ -21,9 +22,10 @@ internal static class OverviewEndpoints
                     Rates = MessageRatesInfo.From(o.Rates),
                 });
             })
+            .RequiresTag(Access.Administrator, Access.Management, "monitoring").ProducesProblem(StatusCodes.Status403Forbidden)
             .WithTags("Operations").WithName("GetOverview").WithSummary("Counts of messages and objects, and message rates")
             .WithDescription("Rates are per second, averaged over the last Gateway:Statistics:RateWindowSeconds and sampled every " +
                              "Gateway:Statistics:SampleIntervalMilliseconds. Publish counts messages published to exchanges; deliver, ack, " +
-                             "redeliver and deadLetter are summed over the queues that exist now.");
+                             "redeliver and deadLetter are summed over the queues that exist now. Needs the administrator, management or monitoring tag.");
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Gateway.Broker;
+using Gateway.Server.Security;
 using Prometheus;
 
 namespace Gateway.Server.Metrics;
@@ -219,6 +220,9 @@ internal static class MetricsEndpoint
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
             })
+            // Prometheus scrapes with the key of a user tagged monitoring (authorization: credentials in its scrape config).
+            .RequiresTag(Access.Administrator, Access.Management, "monitoring")
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden)
             .WithTags("Operations").WithName("Metrics").WithSummary("Metrics in Prometheus' text format (version 0.0.4)")
             .Produces<string>(StatusCodes.Status200OK, "text/plain");
 }
