@@ -11,7 +11,8 @@ namespace Gateway.Server.Contracts;
 /// <summary>
 /// Definitions in RabbitMQ's format. Vhost <c>/</c> (RabbitMQ's default) is Gateway's <c>default</c>, both ways.
 /// <c>users</c>, <c>permissions</c>, <c>topic_permissions</c>, <c>policies</c>, <c>parameters</c> and
-/// <c>global_parameters</c> are accepted and reported as ignored: Gateway has no users, policies or parameters yet.
+/// <c>global_parameters</c> are accepted and reported as ignored: Gateway users sign in with API keys (RabbitMQ users and
+/// password hashes do not carry over), and Gateway has no policies or parameters.
 /// </summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Skip)]
 public sealed class DefinitionsDocument

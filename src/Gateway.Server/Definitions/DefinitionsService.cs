@@ -15,8 +15,9 @@ namespace Gateway.Server.Definitions;
 /// <remarks>
 /// Mapping: RabbitMQ's vhost <c>/</c> is Gateway's <c>default</c>, both ways (Gateway names cannot contain <c>/</c>). The
 /// default exchange and the predeclared <c>amq.*</c> exchanges are not exported (every vhost has them), nor are queues
-/// named <c>amq.*</c> (server-named: they cannot be declared by name). Users, permissions, topic permissions, policies
-/// and parameters are reported as ignored until Gateway has them.
+/// named <c>amq.*</c> (server-named: they cannot be declared by name). Users, permissions and topic permissions are
+/// reported as ignored (Gateway users sign in with API keys; a RabbitMQ password hash cannot become one), as are policies
+/// and parameters, which Gateway does not have.
 /// </remarks>
 internal sealed partial class DefinitionsService(
     MessageBroker broker,
@@ -198,7 +199,10 @@ internal sealed partial class DefinitionsService(
 
     private static List<IgnoredDefinitions> Ignored(DefinitionsDocument d)
     {
-        const string noUsers = "Gateway has no users or permissions yet; they are not imported.";
+        // Gateway's users sign in with API keys, not passwords: a RabbitMQ password hash cannot become one.
+        const string noUsers = "Not imported: Gateway users sign in with API keys, so RabbitMQ users (and their password hashes) do not carry over; " +
+                               "create them with PUT /api/users/{user}, their keys with POST /api/users/{user}/keys and their permissions with " +
+                               "PUT /api/vhosts/{vhost}/permissions/{user}.";
         var sections = new (string Section, List<System.Text.Json.JsonElement>? Items, string Reason)[]
         {
             ("users", d.Users, noUsers),
