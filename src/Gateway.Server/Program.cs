@@ -105,18 +105,19 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRecoveryGate();
 if (auth.CorsOrigins.Length > 0) app.UseCors();
-app.UseAuthentication();
-app.UseAuthorization();
-app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
-
-// The API documents are static shells like the dashboard's: public, they hold no data.
-app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
-// The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
+// The API documents are static shells like the dashboard's: public, they hold no data. The UI is served before
+// authentication (it is middleware, not an endpoint, so the fallback policy would otherwise ask it for a key); its
+// middleware matches every request's path with regular expressions: keep it off the API's hot path.
 app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
 {
     o.RoutePrefix = "swagger";
     o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
 }));
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+
+app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
 

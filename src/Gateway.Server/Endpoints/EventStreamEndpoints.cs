@@ -121,6 +121,7 @@ internal static class EventStreamEndpoints
                 }
             })
             .WithTags("Consuming")
+            .AcceptsTicket()
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
                              "'cancelled' when the queue is deleted, 'error' when the key that opened the stream is revoked or expires; a comment " +

@@ -36,6 +36,7 @@ internal static class WebSocketEndpoints
                 return Results.Empty;
             })
             .WithTags("Consuming")
+            .AcceptsTicket()
             .RequiresVhostAccess()
             .WithName("OpenWebSocket").WithSummary("Open a WebSocket (subprotocol gateway.v1.json) for subscriptions, acks and publishes")
             .WithDescription("The protocol is documented in openapi/asyncapi.yaml and docs/websocket-protocol.md. A request without an upgrade answers 400. " +

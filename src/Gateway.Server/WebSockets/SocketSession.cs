@@ -361,7 +361,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
-        if (Authorize(Security.Permission.Write, exchange) is { } denied)
+        // The permission's resource is the API's name: "" (the default exchange on the wire of AMQP) is checked as amq.default.
+        if (Authorize(Security.Permission.Write, MessageMapping.ApiExchangeName(exchange)) is { } denied)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
             return;
