@@ -26,12 +26,19 @@ public class GatewayFactory : WebApplicationFactory<Program>
     /// </summary>
     protected virtual bool Authentication => false;
 
+    /// <summary>Configuration settings of this server (e.g. <c>Gateway:Limits:MaxPrefetch</c>), applied at start: set them in a constructor.</summary>
+    protected Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
+
     protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
     {
         builder.UseSetting("Gateway:DataPath", DataPath).UseSetting("Gateway:Storage:Synchronous", "Normal");
         if (!Authentication) builder.UseSetting("Gateway:Auth:Enabled", "false");
         else builder.UseSetting("Gateway:Auth:BootstrapKey", SecuredGateway.AdminKey);
+        foreach (var (name, value) in Settings) builder.UseSetting(name, value);
     }
+
+    /// <summary>A service of the running server (its memory alarm, its connection counts).</summary>
+    public T Service<T>() where T : notnull => (T)Services.GetService(typeof(T))!;
 
     /// <summary>Starts the host and waits until recovery has finished, so tests never meet the 503 of a starting gateway.</summary>
     protected override Microsoft.Extensions.Hosting.IHost CreateHost(Microsoft.Extensions.Hosting.IHostBuilder builder)
@@ -52,7 +59,7 @@ public class GatewayFactory : WebApplicationFactory<Program>
 }
 
 /// <summary>A Gateway with authentication on (the default configuration) and a known administrator key.</summary>
-public sealed class SecuredGateway : GatewayFactory
+public class SecuredGateway : GatewayFactory
 {
     /// <summary>The bootstrap administrator's key (Gateway:Auth:BootstrapKey), in Gateway's own format.</summary>
     public const string AdminKey = "gw_testadminkey.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

@@ -39,13 +39,42 @@ internal sealed class SocketClient : IAsyncDisposable
     /// <summary>The URL of a vhost's socket, the vhost escaped as one path segment.</summary>
     public static Uri Url(string vhost) => new($"ws://localhost/api/vhosts/{Uri.EscapeDataString(vhost)}/ws");
 
-    /// <summary>Opens a socket to <paramref name="vhost"/>, offering the <c>gateway.v1.json</c> subprotocol.</summary>
-    public static async Task<SocketClient> ConnectAsync(WebApplicationFactory<Program> factory, string vhost)
+    /// <summary>
+    /// Opens a socket to <paramref name="vhost"/>, offering the <c>gateway.v1.json</c> subprotocol; <paramref name="configure"/>
+    /// adds request headers (Authorization, Origin), <paramref name="query"/> a query string (<c>?ticket=…</c>).
+    /// </summary>
+    public static async Task<SocketClient> ConnectAsync(WebApplicationFactory<Program> factory, string vhost,
+        Action<Microsoft.AspNetCore.Http.HttpRequest>? configure = null, string? query = null)
     {
         var client = factory.Server.CreateWebSocketClient();
         client.SubProtocols.Add(SubProtocol);
+        if (configure is not null) client.ConfigureRequest = configure;
         using var timeout = new CancellationTokenSource(FrameTimeout);
-        return new SocketClient(await client.ConnectAsync(Url(vhost), timeout.Token));
+        return new SocketClient(await client.ConnectAsync(new Uri(Url(vhost) + (query ?? "")), timeout.Token));
+    }
+
+    /// <summary>Opens a socket with a bearer key.</summary>
+    public static Task<SocketClient> ConnectWithKeyAsync(WebApplicationFactory<Program> factory, string vhost, string key,
+        string? origin = null) =>
+        ConnectAsync(factory, vhost, request =>
+        {
+            request.Headers.Authorization = "Bearer " + key;
+            if (origin is not null) request.Headers.Origin = origin;
+        });
+
+    /// <summary>The HTTP status of an upgrade the server refused (the test server reports it in the handshake's failure).</summary>
+    public static async Task<int> RefusedStatusAsync(Func<Task<SocketClient>> connect)
+    {
+        try
+        {
+            await using var socket = await connect();
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("status code", StringComparison.OrdinalIgnoreCase))
+        {
+            return int.Parse(e.Message[(e.Message.LastIndexOf(' ') + 1)..].Trim('.'), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        Assert.Fail("The server accepted the WebSocket it should have refused.");
+        return 0;
     }
 
     /// <summary>Sends <paramref name="frame"/> serialized as camelCase JSON in one text frame.</summary>
@@ -130,15 +159,16 @@ internal sealed class SocketClient : IAsyncDisposable
     }
 
     /// <summary>Waits until the server has closed the socket (every frame it sent before stays readable).</summary>
-    public async Task WaitForServerCloseAsync()
+    public async Task WaitForServerCloseAsync(TimeSpan? timeout = null)
     {
+        var limit = timeout ?? FrameTimeout;
         try
         {
-            await _reader.WaitAsync(FrameTimeout);
+            await _reader.WaitAsync(limit);
         }
         catch (TimeoutException)
         {
-            Assert.Fail($"The server did not close the socket within {FrameTimeout.TotalSeconds} s.");
+            Assert.Fail($"The server did not close the socket within {limit.TotalSeconds} s.");
         }
     }
 
