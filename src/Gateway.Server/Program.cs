@@ -103,6 +103,7 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseUrlPathGuard();
 app.UseRecoveryGate();
 if (auth.CorsOrigins.Length > 0) app.UseCors();
 // The API documents are static shells like the dashboard's: public, they hold no data. The UI is served before

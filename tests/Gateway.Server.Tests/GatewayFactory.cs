@@ -78,6 +78,31 @@ public class SecuredGateway : GatewayFactory
     }
 }
 
+/// <summary>
+/// A secured Gateway served by Kestrel on a loopback port (not the in-memory test server), for what only a real HTTP
+/// server shows: raw request targets (percent-encoding, dot segments) as clients send them. <see cref="Client"/> talks
+/// to it over sockets with the administrator's key.
+/// </summary>
+public sealed class KestrelGateway : SecuredGateway
+{
+    public KestrelGateway()
+    {
+        UseKestrel(0);
+        StartServer();
+    }
+
+    /// <summary>The server's address, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
+    public Uri Address => ClientOptions.BaseAddress;
+
+    /// <summary>An HTTP client over sockets that sends the administrator's key.</summary>
+    public HttpClient CreateSocketClient()
+    {
+        var client = new HttpClient { BaseAddress = Address };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
+        return client;
+    }
+}
+
 /// <summary>A Gateway configured with a small <c>Gateway:Limits:MaxMessageBytes</c>, for the 413 tests.</summary>
 public sealed class SmallMessageLimitGateway : IDisposable
 {
