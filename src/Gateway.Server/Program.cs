@@ -1,5 +1,6 @@
 using FluentValidation;
 using Gateway.Broker;
+using Gateway.Server.Capacity;
 using Gateway.Server.Contracts;
 using Gateway.Server.Endpoints;
 using Gateway.Server.Http;
@@ -9,6 +10,7 @@ using Gateway.Server.Validation;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -24,7 +26,22 @@ builder.Services.AddOptions<GatewayLimitsOptions>()
     .Validate(l => l.MaxMessageBytes > 0, "Gateway:Limits:MaxMessageBytes must be positive.")
     .Validate(l => l.MaxRequestBodyBytes >= l.MaxMessageBytes, "Gateway:Limits:MaxRequestBodyBytes must be at least Gateway:Limits:MaxMessageBytes.")
     .Validate(l => l.MaxBatchMessages > 0, "Gateway:Limits:MaxBatchMessages must be positive.")
+    .Validate(l => l.MaxHeaders >= 0, "Gateway:Limits:MaxHeaders must not be negative.")
+    .Validate(l => l.MaxHeaderBytes >= 0, "Gateway:Limits:MaxHeaderBytes must not be negative.")
+    .Validate(l => l.MaxPrefetch > 0, "Gateway:Limits:MaxPrefetch must be positive.")
+    .Validate(l => l.MaxConnectionsPerUser > 0, "Gateway:Limits:MaxConnectionsPerUser must be positive.")
+    .Validate(l => l.RequestsPerSecondPerUser > 0, "Gateway:Limits:RequestsPerSecondPerUser must be positive.")
+    .Validate(l => l.RequestBurstPerUser > 0, "Gateway:Limits:RequestBurstPerUser must be positive.")
+    .Validate(l => l.MaxLongPollWaiters >= 0, "Gateway:Limits:MaxLongPollWaiters must not be negative.")
+    .Validate(l => l.MemoryHighWatermarkBytes >= 0, "Gateway:Limits:MemoryHighWatermarkBytes must not be negative (0: use MemoryHighWatermarkFraction).")
+    .Validate(l => l.MemoryHighWatermarkFraction is > 0 and <= 1, "Gateway:Limits:MemoryHighWatermarkFraction must be above 0 and at most 1.")
+    .Validate(l => l.MemorySampleMilliseconds > 0, "Gateway:Limits:MemorySampleMilliseconds must be positive.")
     .ValidateOnStart();
+builder.Services.AddSingleton<MemoryAlarm>();
+if (!Durability.IsDocumentGeneration) builder.Services.AddHostedService(sp => sp.GetRequiredService<MemoryAlarm>());
+builder.Services.AddSingleton<ConnectionSlots>();
+builder.Services.AddSingleton<LongPollWaiters>();
+builder.Services.AddGatewayRateLimiting();
 builder.Services.AddOptions<KestrelServerOptions>()
     .Configure<IOptions<GatewayLimitsOptions>>((kestrel, limits) => kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
 
@@ -73,7 +90,8 @@ builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.Probl
     var status => ReasonPhrases.GetReasonPhrase(status ?? StatusCodes.Status500InternalServerError),
 });
 builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
-builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"]);
+builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"])
+    .AddCheck<MemoryAlarmHealthCheck>("memory", tags: ["ready"]);
 builder.Services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
 {
     document.Info.Title = "Gateway";
@@ -115,19 +133,21 @@ app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swag
     o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
 }));
 app.UseAuthentication();
+app.UseRateLimiter();
 app.UseAuthorization();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
-app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
-app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
+app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous().DisableRateLimiting();
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReportText.WriteAsync })
+    .AllowAnonymous().DisableRateLimiting();
 
 var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>()
     .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-    .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+    .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 var hot = app.MapGroup("/api")
     .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-    .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+    .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 api.MapVhostEndpoints();
 api.MapExchangeEndpoints();
 api.MapQueueEndpoints();
