@@ -1,5 +1,6 @@
 using FluentValidation;
 using Gateway.Broker;
+using Gateway.Server.Capacity;
 using Gateway.Server.Configuration;
 using Gateway.Server.Contracts;
 using Gateway.Server.Endpoints;
@@ -13,6 +14,7 @@ using Gateway.Server.Validation;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
@@ -60,7 +62,22 @@ static WebApplication BuildApp(string[] args)
         .Validate(l => l.MaxMessageBytes > 0, "Gateway:Limits:MaxMessageBytes must be positive.")
         .Validate(l => l.MaxRequestBodyBytes >= l.MaxMessageBytes, "Gateway:Limits:MaxRequestBodyBytes must be at least Gateway:Limits:MaxMessageBytes.")
         .Validate(l => l.MaxBatchMessages > 0, "Gateway:Limits:MaxBatchMessages must be positive.")
+        .Validate(l => l.MaxHeaders >= 0, "Gateway:Limits:MaxHeaders must not be negative.")
+        .Validate(l => l.MaxHeaderBytes >= 0, "Gateway:Limits:MaxHeaderBytes must not be negative.")
+        .Validate(l => l.MaxPrefetch > 0, "Gateway:Limits:MaxPrefetch must be positive.")
+        .Validate(l => l.MaxConnectionsPerUser > 0, "Gateway:Limits:MaxConnectionsPerUser must be positive.")
+        .Validate(l => l.RequestsPerSecondPerUser > 0, "Gateway:Limits:RequestsPerSecondPerUser must be positive.")
+        .Validate(l => l.RequestBurstPerUser > 0, "Gateway:Limits:RequestBurstPerUser must be positive.")
+        .Validate(l => l.MaxLongPollWaiters >= 0, "Gateway:Limits:MaxLongPollWaiters must not be negative.")
+        .Validate(l => l.MemoryHighWatermarkBytes >= 0, "Gateway:Limits:MemoryHighWatermarkBytes must not be negative (0: use MemoryHighWatermarkFraction).")
+        .Validate(l => l.MemoryHighWatermarkFraction is > 0 and <= 1, "Gateway:Limits:MemoryHighWatermarkFraction must be above 0 and at most 1.")
+        .Validate(l => l.MemorySampleMilliseconds > 0, "Gateway:Limits:MemorySampleMilliseconds must be positive.")
         .ValidateOnStart();
+    builder.Services.AddSingleton<MemoryAlarm>();
+    if (!Durability.IsDocumentGeneration) builder.Services.AddHostedService(sp => sp.GetRequiredService<MemoryAlarm>());
+    builder.Services.AddSingleton<ConnectionSlots>();
+    builder.Services.AddSingleton<LongPollWaiters>();
+    builder.Services.AddGatewayRateLimiting();
     builder.Services.AddOptions<EventStreamOptions>()
         .BindConfiguration("Gateway:EventStream")
         .Validate(o => o.HeartbeatSeconds is >= 1 and <= 3600, "Gateway:EventStream:HeartbeatSeconds must be from 1 to 3600.")
@@ -139,7 +156,8 @@ static WebApplication BuildApp(string[] args)
     });
     builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
     // /readyz runs every check tagged Health.Ready: add one there (e.g. a memory high-watermark) to take part in readiness.
-    builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("recovery", tags: [Health.Ready]);
+    builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("recovery", tags: [Health.Ready])
+        .AddCheck<MemoryAlarmHealthCheck>("memory", tags: [Health.Ready]);
     builder.Services.AddOpenApi("v1", options => options.AddGatewayDocumentTransformers());
     builder.AddDashboardFiles();
 
@@ -147,6 +165,7 @@ static WebApplication BuildApp(string[] args)
 
     app.UseExceptionHandler();
     app.UseStatusCodePages();
+    app.UseUrlPathGuard();
     app.UseRecoveryGate();
     // The dashboard's files and the Swagger UI are public shells that hold no data (their API calls carry the key): served
     // before authentication, so that the fallback policy (an API key for everything) does not apply to them.
@@ -159,6 +178,7 @@ static WebApplication BuildApp(string[] args)
     }));
     if (auth.CorsOrigins.Length > 0) app.UseCors();
     app.UseAuthentication();
+    app.UseRateLimiter();
     app.UseAuthorization();
     app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
@@ -169,10 +189,10 @@ static WebApplication BuildApp(string[] args)
 
     var api = app.MapGroup("/api").AddEndpointFilter<RouteNamesFilter>()
         .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     var hot = app.MapGroup("/api")
         .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     api.MapVhostEndpoints();
     api.MapExchangeEndpoints();
     api.MapQueueEndpoints();

@@ -26,6 +26,9 @@ public class GatewayFactory : WebApplicationFactory<Program>
     /// </summary>
     protected virtual bool Authentication => false;
 
+    /// <summary>Configuration settings of this server (e.g. <c>Gateway:Limits:MaxPrefetch</c>), applied at start: set them in a constructor.</summary>
+    protected Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
+
     protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
     {
         builder.UseSetting("Gateway:DataPath", DataPath).UseSetting("Gateway:Storage:Synchronous", "Normal")
@@ -33,7 +36,11 @@ public class GatewayFactory : WebApplicationFactory<Program>
             .UseSetting("Gateway:Statistics:SampleIntervalMilliseconds", "100");
         if (!Authentication) builder.UseSetting("Gateway:Auth:Enabled", "false");
         else builder.UseSetting("Gateway:Auth:BootstrapKey", SecuredGateway.AdminKey);
+        foreach (var (name, value) in Settings) builder.UseSetting(name, value);
     }
+
+    /// <summary>A service of the running server (its memory alarm, its connection counts).</summary>
+    public T Service<T>() where T : notnull => (T)Services.GetService(typeof(T))!;
 
     /// <summary>Starts the host and waits until recovery has finished, so tests never meet the 503 of a starting gateway.</summary>
     protected override Microsoft.Extensions.Hosting.IHost CreateHost(Microsoft.Extensions.Hosting.IHostBuilder builder)
@@ -54,7 +61,7 @@ public class GatewayFactory : WebApplicationFactory<Program>
 }
 
 /// <summary>A Gateway with authentication on (the default configuration) and a known administrator key.</summary>
-public sealed class SecuredGateway : GatewayFactory
+public class SecuredGateway : GatewayFactory
 {
     /// <summary>The bootstrap administrator's key (Gateway:Auth:BootstrapKey), in Gateway's own format.</summary>
     public const string AdminKey = "gw_testadminkey.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -69,6 +76,31 @@ public sealed class SecuredGateway : GatewayFactory
     {
         var client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+}
+
+/// <summary>
+/// A secured Gateway served by Kestrel on a loopback port (not the in-memory test server), for what only a real HTTP
+/// server shows: raw request targets (percent-encoding, dot segments) as clients send them. <see cref="Client"/> talks
+/// to it over sockets with the administrator's key.
+/// </summary>
+public sealed class KestrelGateway : SecuredGateway
+{
+    public KestrelGateway()
+    {
+        UseKestrel(0);
+        StartServer();
+    }
+
+    /// <summary>The server's address, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
+    public Uri Address => ClientOptions.BaseAddress;
+
+    /// <summary>An HTTP client over sockets that sends the administrator's key.</summary>
+    public HttpClient CreateSocketClient()
+    {
+        var client = new HttpClient { BaseAddress = Address };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
         return client;
     }
 }
@@ -254,11 +286,38 @@ internal static class RepositoryPaths
 internal static class TestServerSockets
 {
     /// <summary>Opens a socket to <paramref name="vhost"/> through the test server, offering the <c>gateway.v1.json</c> subprotocol.</summary>
-    public static async Task<Gateway.Testing.SocketClient> ConnectAsync(WebApplicationFactory<Program> factory, string vhost)
+    /// <remarks><paramref name="configure"/> adds request headers (Authorization, Origin), <paramref name="query"/> a query string (<c>?ticket=…</c>).</remarks>
+    public static async Task<Gateway.Testing.SocketClient> ConnectAsync(WebApplicationFactory<Program> factory, string vhost,
+        Action<Microsoft.AspNetCore.Http.HttpRequest>? configure = null, string? query = null)
     {
         var client = factory.Server.CreateWebSocketClient();
         client.SubProtocols.Add(Gateway.Testing.SocketClient.SubProtocol);
+        if (configure is not null) client.ConfigureRequest = configure;
         using var timeout = new CancellationTokenSource(Gateway.Testing.SocketClient.FrameTimeout);
-        return new Gateway.Testing.SocketClient(await client.ConnectAsync(Gateway.Testing.SocketClient.Url(vhost), timeout.Token));
+        return new Gateway.Testing.SocketClient(await client.ConnectAsync(new Uri(Gateway.Testing.SocketClient.Url(vhost) + (query ?? "")), timeout.Token));
+    }
+
+    /// <summary>Opens a socket with a bearer key (and an Origin header when given).</summary>
+    public static Task<Gateway.Testing.SocketClient> ConnectWithKeyAsync(WebApplicationFactory<Program> factory, string vhost, string key,
+        string? origin = null) =>
+        ConnectAsync(factory, vhost, request =>
+        {
+            request.Headers.Authorization = "Bearer " + key;
+            if (origin is not null) request.Headers.Origin = origin;
+        });
+
+    /// <summary>The HTTP status of an upgrade the server refused (the test server reports it in the handshake's failure).</summary>
+    public static async Task<int> RefusedStatusAsync(Func<Task<Gateway.Testing.SocketClient>> connect)
+    {
+        try
+        {
+            await using var socket = await connect();
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("status code", StringComparison.OrdinalIgnoreCase))
+        {
+            return int.Parse(e.Message[(e.Message.LastIndexOf(' ') + 1)..].Trim('.'), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        Assert.Fail("The server accepted the WebSocket it should have refused.");
+        return 0;
     }
 }

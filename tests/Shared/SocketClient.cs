@@ -200,15 +200,16 @@ public sealed class SocketClient : IAsyncDisposable
     public void Abort() => Socket.Abort();
 
     /// <summary>Waits until the server has closed the socket (every frame it sent before stays readable).</summary>
-    public async Task WaitForServerCloseAsync()
+    public async Task WaitForServerCloseAsync(TimeSpan? timeout = null)
     {
+        var limit = timeout ?? FrameTimeout;
         try
         {
-            await _reader.WaitAsync(FrameTimeout);
+            await _reader.WaitAsync(limit);
         }
         catch (TimeoutException)
         {
-            Assert.Fail($"The server did not close the socket within {FrameTimeout.TotalSeconds} s.");
+            Assert.Fail($"The server did not close the socket within {limit.TotalSeconds} s.");
         }
     }
 

@@ -60,9 +60,10 @@ internal static class BindingEndpoints
                 v.Unbind(id);
                 return TypedResults.NoContent();
             })
+            .RequiresVhostAccess()
             .WithName("DeleteBinding").WithSummary("Unbind")
             .WithDescription("An auto-delete source exchange left without bindings is deleted with it.")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     private static BindingInfo ToInfo(VirtualHost vhost, Binding b) => new()

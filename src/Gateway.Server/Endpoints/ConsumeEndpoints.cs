@@ -1,5 +1,6 @@
 using Gateway.Broker;
 using Gateway.Broker.Queues;
+using Gateway.Server.Capacity;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
 using Gateway.Server.Security;
@@ -16,11 +17,11 @@ internal static class ConsumeEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden);
 
         queues.MapPost("/get", async (string vhost, string queue, GetRequest? request, MessageBroker broker,
-                IHostApplicationLifetime lifetime, HttpContext http) =>
+                IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters) =>
             {
                 request ??= new GetRequest();
                 var q = RequireQueue(broker, vhost, queue);
-                var deliveries = await PullAsync(q, request.Max, request.WaitSeconds, request.LeaseSeconds, lifetime, http);
+                var deliveries = await PullAsync(q, request.Max, request.WaitSeconds, request.LeaseSeconds, lifetime, http, waiters);
                 return new DeliveryListResult(q, deliveries, request.AckMode);
             })
             .Validate<GetRequest>()
@@ -28,13 +29,13 @@ internal static class ConsumeEndpoints
             .WithDescription("Answers up to 'max' deliveries at once when messages are ready; otherwise waits up to 'waitSeconds' for the " +
                              "first and answers what arrived (an empty list when nothing did, or when the server is shutting down). " +
                              "Manual deliveries are leased for 'leaseSeconds': unless acked, nacked or extended by then, they return to the queue. " +
-                             "If the client goes away before the answer is written, the messages return to the queue at once.")
+                             "If the client goes away before the answer is written, the messages return to the queue at once. " + WaitersNote)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         // ackMode is bound as a string: minimal APIs parse an enum query value by its C# name ("Auto"), not by the
         // API's name ("auto"), so an AckMode parameter would refuse the documented values.
         queues.MapPost("/messages/next", async (string vhost, string queue, int? wait, string? ackMode, int? leaseSeconds,
-                MessageBroker broker, IHostApplicationLifetime lifetime, HttpContext http) =>
+                MessageBroker broker, IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters) =>
             {
                 var q = RequireQueue(broker, vhost, queue);
                 var waitSeconds = wait ?? 0;
@@ -44,7 +45,7 @@ internal static class ConsumeEndpoints
                 if (lease is < 1 or > Limits.MaxLeaseSeconds)
                     throw new BrokerException(BrokerError.InvalidArgument, $"'leaseSeconds' must be from 1 to {Limits.MaxLeaseSeconds}.");
                 var mode = AckModes.Parse(ackMode);
-                var deliveries = await PullAsync(q, 1, waitSeconds, lease, lifetime, http);
+                var deliveries = await PullAsync(q, 1, waitSeconds, lease, lifetime, http, waiters);
                 return new RawDeliveryResult(q, deliveries, mode);
             })
             .AddOpenApiOperationTransformer((operation, context, _) =>
@@ -56,7 +57,7 @@ internal static class ConsumeEndpoints
             })
             .WithName("GetRawNext").WithSummary("Pull one message as a raw body")
             .WithDescription("The body is the payload; the delivery tag, redelivered flag, delivery count, exchange, routing key and " +
-                             "properties come as Amqp-* headers (see PublishRaw). 204 when no message arrived within 'wait' seconds.")
+                             "properties come as Amqp-* headers (see PublishRaw). 204 when no message arrived within 'wait' seconds. " + WaitersNote)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 
         queues.MapPost("/ack", async (string vhost, string queue, AckRequest request, MessageBroker broker) =>
@@ -94,6 +95,9 @@ internal static class ConsumeEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
     }
 
+    private const string WaitersNote = "When Gateway:Limits:MaxLongPollWaiters polls are waiting already, a poll does not wait: it answers " +
+                                       "what is ready, or 503 with Retry-After (type urn:gateway:problem:too-many-waiters) when nothing is.";
+
     // An exclusive queue is its WebSocket connection's: plain HTTP requests get 409 resource-locked.
     private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue)
     {
@@ -106,10 +110,20 @@ internal static class ConsumeEndpoints
         tags.Select(t => DeliveryTag.TryParse(t, out var tag) ? tag : throw new BrokerException(BrokerError.InvalidArgument, $"'{t}' is not a delivery tag.")).ToList();
 
     // Client gone while waiting: the engine puts back anything handed over and the cancellation propagates (nothing is
-    // written). Server shutting down: an empty answer, so that clients retry elsewhere or later.
+    // written). Server shutting down: an empty answer, so that clients retry elsewhere or later. Every place for a
+    // waiting poll taken (Gateway:Limits:MaxLongPollWaiters): no wait; what is ready, or 503 with Retry-After.
     private static async Task<IReadOnlyList<Delivery>> PullAsync(MessageQueue queue, int max, int waitSeconds, int leaseSeconds,
-        IHostApplicationLifetime lifetime, HttpContext http)
+        IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters)
     {
+        var waits = waitSeconds > 0;
+        if (waits && !waiters.TryEnter())
+        {
+            var ready = await queue.GetAsync(max, TimeSpan.Zero, TimeSpan.FromSeconds(leaseSeconds), http.RequestAborted);
+            if (ready.Count > 0) return ready;
+            throw new CapacityException(StatusCodes.Status503ServiceUnavailable, "too-many-waiters",
+                $"{waiters.Max} long polls are waiting already, the most allowed (Gateway:Limits:MaxLongPollWaiters), and no message is ready; " +
+                $"retry after {LongPollWaiters.RetryAfterSeconds} s.", LongPollWaiters.RetryAfterSeconds);
+        }
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
         try
         {
@@ -118,6 +132,10 @@ internal static class ConsumeEndpoints
         catch (OperationCanceledException) when (!http.RequestAborted.IsCancellationRequested)
         {
             return [];
+        }
+        finally
+        {
+            if (waits) waiters.Exit();
         }
     }
 }

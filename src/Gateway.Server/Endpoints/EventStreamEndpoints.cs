@@ -3,6 +3,7 @@ using System.Text.Json;
 using Gateway.Broker;
 using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
+using Gateway.Server.Capacity;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
 using Gateway.Server.Json;
@@ -32,7 +33,8 @@ internal static class EventStreamEndpoints
     {
         api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
                 HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<EventStreamOptions> options,
-                IOptions<AuthOptions> auth, Access access, Gateway.Server.Metrics.GatewayMetrics metrics) =>
+                IOptions<AuthOptions> auth, Access access, Gateway.Server.Metrics.GatewayMetrics metrics, IOptions<GatewayLimitsOptions> limits,
+                ConnectionSlots connections) =>
             {
                 if (OriginPolicy.Refusal(http, auth.Value) is { } refused)
                 {
@@ -43,8 +45,16 @@ internal static class EventStreamEndpoints
                         ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
                 q.RequireAccess(null);
                 var auto = AckModes.Parse(ackMode) == AckMode.Auto;
-                var window = prefetch ?? 100;
-                if (window is < 1 or > 10_000) throw new BrokerException(BrokerError.InvalidArgument, "'prefetch' must be from 1 to 10000.");
+                var maxPrefetch = limits.Value.MaxPrefetch;
+                var window = prefetch ?? Math.Min(100, maxPrefetch);
+                if (window < 1 || window > maxPrefetch)
+                    throw new BrokerException(BrokerError.InvalidArgument, $"'prefetch' must be from 1 to {maxPrefetch} (Gateway:Limits:MaxPrefetch).");
+                using var slot = connections.TryOpen(http, out var tooMany);
+                if (slot is null)
+                {
+                    await tooMany!.ExecuteAsync(http);
+                    return;
+                }
 
                 var response = http.Response;
                 response.ContentType = "text/event-stream";
@@ -124,15 +134,17 @@ internal static class EventStreamEndpoints
                 }
             })
             .WithTags("Consuming")
+            .AcceptsTicket()
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
                              "'cancelled' when the queue is deleted, 'error' when the key that opened the stream is revoked or expires; a comment " +
                              "every Gateway:EventStream:HeartbeatSeconds (default 15 s). Browsers authenticate with ?ticket= (CreateTicket). " +
                              "ackMode=manual (default): ack over POST …/ack, at most " +
-                             "'prefetch' (1–10000, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked.")
+                             "'prefetch' (1 to Gateway:Limits:MaxPrefetch, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked. " +
+                             "A user holding Gateway:Limits:MaxConnectionsPerUser WebSockets and event streams already gets 429 with Retry-After.")
             .Requires(Permission.Read, "queue")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
-            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status429TooManyRequests);
     }
 
     private static async Task WriteEventAsync(HttpResponse response, string name, string? id, string data, CancellationToken token)

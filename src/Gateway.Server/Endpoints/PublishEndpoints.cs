@@ -6,6 +6,7 @@ using Gateway.Broker;
 using Gateway.Broker.Durability;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
+using Gateway.Server.Capacity;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
 using Gateway.Server.Security;
@@ -31,9 +32,11 @@ internal static class PublishEndpoints
 
         hotPublish.MapPost("/publish",
                 async Task<Results<Ok<PublishResult>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access) =>
+                MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
+                MemoryAlarm memory) =>
             {
                 if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
+                if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
                 var request = await JsonBody.ReadAsync(http, PublishType ??= JsonBody.TypeInfo<PublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
@@ -52,15 +55,17 @@ internal static class PublishEndpoints
             .WithDescription("The answer is the publisher confirm. A mandatory message that no queue takes answers 422 " +
                              "(type urn:gateway:problem:unroutable); a non-mandatory one answers 200 with routed=false. A full queue with " +
                              "x-overflow reject-publish refuses the message: 409 (type urn:gateway:problem:rejected), not confirmed, as AMQP's " +
-                             "basic.nack (other queues it was routed to may have taken it: the detail says how many).")
+                             "basic.nack (other queues it was routed to may have taken it: the detail says how many). " + MemoryAlarmNote)
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         hotPublish.MapPost("/publish/batch",
                 async Task<Results<Ok<BatchPublishResponse>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access) =>
+                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
+                MemoryAlarm memory) =>
             {
                 if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
+                if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
                 var request = await JsonBody.ReadAsync(http, BatchType ??= JsonBody.TypeInfo<BatchPublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
@@ -109,20 +114,21 @@ internal static class PublishEndpoints
                              "Then each is published in order and answered by one confirm, in order; a mandatory message that no queue took has " +
                              "returned=true; one a full reject-publish queue refused has rejected=true. With atomic=true the batch is one " +
                              "transaction: a mandatory message no queue would take (422) or a message a full reject-publish queue would refuse (409) " +
-                             "refuses the whole batch before anything is published, and the persistent messages commit in one journal transaction.")
+                             "refuses the whole batch before anything is published, and the persistent messages commit in one journal transaction. " + MemoryAlarmNote)
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         publish.MapPost("/messages", async Task<Results<Ok<PublishResult>, ProblemHttpResult>> (string vhost, string exchange, string? routingKey,
-                bool? mandatory, HttpRequest http, MessageBroker broker, IOptions<GatewayLimitsOptions> limits) =>
+                bool? mandatory, HttpRequest http, MessageBroker broker, IOptions<GatewayLimitsOptions> limits, MemoryAlarm memory) =>
             {
+                if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
                 if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
                 routingKey ??= "";
                 if (Names.ValidateRoutingKey(routingKey) is { } keyError) return Problems.BadRequest($"'routingKey' {keyError}.");
                 var max = limits.Value.MaxMessageBytes;
                 if (http.ContentLength > max) return TooLarge(limits.Value);
                 var properties = RawHeaders.Read(http.Headers, out var headerError);
-                if (headerError is not null) return Problems.BadRequest(headerError);
+                if ((headerError ?? HeaderLimits.Check(properties.Headers, limits.Value)) is { } invalidHeaders) return Problems.BadRequest(invalidHeaders);
                 var body = await ReadBodyAsync(http.BodyReader, max, http.HttpContext.RequestAborted);
                 if (body is null) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
@@ -140,11 +146,14 @@ internal static class PublishEndpoints
                              "from Amqp-Delivery-Mode, Amqp-Priority, Amqp-Correlation-Id, Amqp-Reply-To, Amqp-Expiration, Amqp-Message-Id, " +
                              "Amqp-Timestamp, Amqp-Type, Amqp-User-Id, Amqp-App-Id, and Amqp-Header-{name} for application headers (string values). " +
                              "Values are percent-decoded (Amqp-Header-x-delay is read as a number of milliseconds). mandatory=true answers 422 " +
-                             "when no queue takes the message; a full reject-publish queue answers 409 as in Publish.")
+                             "when no queue takes the message; a full reject-publish queue answers 409 as in Publish. " + MemoryAlarmNote)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
     }
+
+    private const string MemoryAlarmNote = "While the memory alarm is raised (memory above Gateway:Limits:MemoryHighWatermarkBytes), answers 503 " +
+                                           "with Retry-After (type urn:gateway:problem:memory-alarm) and publishes nothing.";
 
     private static JsonTypeInfo<PublishRequest>? PublishType;
     private static JsonTypeInfo<BatchPublishRequest>? BatchType;

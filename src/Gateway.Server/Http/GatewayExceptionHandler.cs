@@ -21,6 +21,7 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
                 bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too-large" : "bad-request", Describe(bad)),
             JsonException json => Problems.BadRequest("The request body is not valid JSON for this operation: " + json.Message),
             BrokerException broker => Problems.From(broker),
+            Capacity.CapacityException capacity => RetryLater(context, capacity),
             StorageException storage => Problems.Problem(StatusCodes.Status503ServiceUnavailable, "storage-unavailable",
                 "The operation could not be stored, so it was not confirmed; retry later. " + storage.Message),
             _ => null,
@@ -32,6 +33,12 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
         }
         await problem.ExecuteAsync(context);
         return true;
+    }
+
+    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult RetryLater(HttpContext context, Capacity.CapacityException e)
+    {
+        context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Problems.Problem(e.Status, e.Slug, e.Message);
     }
 
     private static string Describe(BadHttpRequestException e)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Gateway.Server.Http;
@@ -23,9 +24,9 @@ internal static class Health
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync })
-            .AllowAnonymous().WithTags("Operations").WithName("Liveness").WithSummary("Liveness: 200 while the process serves HTTP");
+            .AllowAnonymous().DisableRateLimiting().WithTags("Operations").WithName("Liveness").WithSummary("Liveness: 200 while the process serves HTTP");
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(Ready), ResponseWriter = WriteAsync })
-            .AllowAnonymous().WithTags("Operations").WithName("Readiness").WithSummary("Readiness: storage open and recovery finished (503 until then)");
+            .AllowAnonymous().DisableRateLimiting().WithTags("Operations").WithName("Readiness").WithSummary("Readiness: storage open and recovery finished (503 until then)");
         return app;
     }
 

@@ -33,3 +33,19 @@ internal sealed class ReadinessHealthCheck(ReadinessState state) : IHealthCheck
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(state.IsReady ? HealthCheckResult.Healthy("ready") : HealthCheckResult.Unhealthy(state.NotReadyReason));
 }
+
+/// <summary>
+/// The /readyz body: the status (Healthy, Degraded, Unhealthy), then one line per check that is not healthy with its
+/// reason (recovery under way, memory alarm raised), so that an operator sees why without reading the logs.
+/// </summary>
+internal static class HealthReportText
+{
+    public static Task WriteAsync(HttpContext http, HealthReport report)
+    {
+        http.Response.ContentType = "text/plain; charset=utf-8";
+        var text = new System.Text.StringBuilder(report.Status.ToString());
+        foreach (var (name, entry) in report.Entries)
+            if (entry.Status != HealthStatus.Healthy) text.Append('\n').Append(name).Append(": ").Append(entry.Description);
+        return http.Response.WriteAsync(text.ToString());
+    }
+}

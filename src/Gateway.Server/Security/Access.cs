@@ -14,13 +14,17 @@ namespace Gateway.Server.Security;
 /// </summary>
 public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
 {
+    /// <summary>The claim holding the id of the key a request was authenticated with.</summary>
     public const string KeyClaim = "gateway:key";
+    /// <summary>The tag of users who manage users, vhosts and permissions.</summary>
     public const string Administrator = "administrator";
+    /// <summary>The tag of users who may read overviews and metrics.</summary>
     public const string Management = "management";
 
     /// <summary>False when authentication is off (local development).</summary>
     public bool Enabled { get; } = options.Value.Enabled;
 
+    /// <summary>The users, keys and permissions checked.</summary>
     public UserDirectory Users => users;
 
     /// <summary>The signed-in user's name (null when authentication is off).</summary>
@@ -30,18 +34,23 @@ public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
     public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) =>
         !Enabled ? null : UserOf(principal) is { } user ? users.Check(user, vhost, permission, resource) : "Not signed in.";
 
+    /// <summary>The 403 answer when the caller lacks <paramref name="permission"/> on the resource, else null.</summary>
     public ProblemHttpResult? Check(HttpContext http, string vhost, Permission permission, string resource) =>
         Denial(http.User, vhost, permission, resource) is { } denied ? Problems.Forbidden(denied) : null;
 
+    /// <summary>Whether the caller may see the vhost (a permission entry there, or the administrator tag).</summary>
     public bool CanAccess(ClaimsPrincipal principal, string vhost) =>
         !Enabled || (UserOf(principal) is { } user && (users.CanAccess(user, vhost) || users.HasTag(user, Administrator)));
 
+    /// <summary>The 403 answer when the caller may not see the vhost, else null.</summary>
     public ProblemHttpResult? CheckVhost(HttpContext http, string vhost) =>
         CanAccess(http.User, vhost) ? null : Problems.Forbidden($"User '{UserOf(http.User)}' has no access to vhost '{vhost}'.");
 
+    /// <summary>Whether the caller carries one of the tags.</summary>
     public bool HasTag(ClaimsPrincipal principal, params string[] tags) =>
         !Enabled || (UserOf(principal) is { } user && tags.Any(t => users.HasTag(user, t)));
 
+    /// <summary>The 403 answer when the caller carries none of the tags, else null.</summary>
     public ProblemHttpResult? CheckTag(HttpContext http, params string[] tags) =>
         HasTag(http.User, tags) ? null : Problems.Forbidden($"This needs a user tagged {string.Join(" or ", tags)}; '{UserOf(http.User)}' is not.");
 }

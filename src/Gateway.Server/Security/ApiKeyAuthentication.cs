@@ -9,9 +9,22 @@ namespace Gateway.Server.Security;
 
 /// <summary>
 /// Authenticates <c>Authorization: Bearer &lt;key&gt;</c>, <c>Authorization: Basic base64(user:key)</c> (curl's -u and
-/// RabbitMQ habits; the key must be the user's), and, on WebSocket and event-stream paths only, <c>?ticket=</c>.
+/// RabbitMQ habits; the key must be the user's), and, on the WebSocket and event-stream endpoints only (GET), <c>?ticket=</c>.
 /// Failures answer 401 with <c>WWW-Authenticate</c> and a problem document.
 /// </summary>
+/// <summary>Endpoint metadata: this endpoint (a WebSocket or event stream) accepts <c>?ticket=</c>.</summary>
+internal sealed class TicketAuthentication
+{
+    public static readonly TicketAuthentication Instance = new();
+}
+
+internal static class TicketAuthenticationExtensions
+{
+    /// <summary>Lets browsers authenticate this GET endpoint with a single-use <c>?ticket=</c> (WebSocket, EventSource).</summary>
+    public static TBuilder AcceptsTicket<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(TicketAuthentication.Instance);
+}
+
 internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder,
     UserDirectory users, TicketBook tickets) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
@@ -34,10 +47,13 @@ internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<Authentication
             if (identity is null || identity.Value.User != user)
                 return Task.FromResult(AuthenticateResult.Fail("The user name and API key do not match a valid key of that user."));
         }
-        else if (Request.Query["ticket"].ToString() is { Length: > 0 } ticket && IsStreamPath(Request.Path))
+        else if (Request.Query["ticket"].ToString() is { Length: > 0 } ticket && AcceptsTicket(Context))
         {
             identity = tickets.Redeem(ticket);
             if (identity is null) return Task.FromResult(AuthenticateResult.Fail("The ticket is unknown, used already or expired."));
+            // The key behind the ticket may have been revoked (or its user deleted) since the ticket was issued.
+            if (!users.IsActive(identity.Value.KeyId))
+                return Task.FromResult(AuthenticateResult.Fail("The API key that issued the ticket was revoked or expired."));
         }
         else return Task.FromResult(AuthenticateResult.NoResult());
 
@@ -46,8 +62,10 @@ internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<Authentication
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
     }
 
-    private static bool IsStreamPath(PathString path) =>
-        path.Value is { } p && (p.EndsWith("/ws", StringComparison.Ordinal) || p.EndsWith("/events", StringComparison.Ordinal));
+    // Only the endpoints marked with AcceptsTicket (WebSocket and event stream), and only GET: not any path that
+    // happens to end in /ws or /events (a queue named "events", an exchange named "ws").
+    private static bool AcceptsTicket(HttpContext context) =>
+        HttpMethods.IsGet(context.Request.Method) && context.GetEndpoint()?.Metadata.GetMetadata<TicketAuthentication>() is not null;
 
     private static bool TryDecodeBasic(string encoded, out string user, out string key)
     {

@@ -28,8 +28,7 @@ internal static partial class Bootstrap
         }
         var (info, text) = users.CreateKey(name, "bootstrap key (generated at first start)", null);
         var path = Path.Combine(storage.DataPath, KeyFileName);
-        File.WriteAllText(path, text + Environment.NewLine);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        WriteOwnerOnly(path, text + Environment.NewLine);
         // Printed directly, once, so that it reaches the terminal whatever the log format; never logged.
         Console.WriteLine();
         Console.WriteLine($"  Gateway created the administrator '{name}'. Its API key (shown once; also in {path}):");
@@ -37,6 +36,17 @@ internal static partial class Bootstrap
         Console.WriteLine("  Use it as: curl -H \"Authorization: Bearer $(cat " + path + ")\" http://127.0.0.1:8080/api/vhosts");
         Console.WriteLine();
         LogBootstrapGenerated(logger, name, info.Id, path);
+    }
+
+    // Created with mode 0600 from the start (not chmod-ed after writing, which leaves a moment where others may read it).
+    // A stale file from an earlier database is replaced.
+    private static void WriteOwnerOnly(string path, string text)
+    {
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using var writer = new StreamWriter(path, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options);
+        writer.Write(text);
     }
 
     [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Authentication is OFF (Gateway:Auth:Enabled=false): anyone who can reach the server can do anything. For local development only.")]

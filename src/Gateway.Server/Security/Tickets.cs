@@ -15,6 +15,7 @@ public sealed class TicketBook(IOptions<AuthOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, (string User, string KeyId, DateTimeOffset Expires)> _tickets = new(StringComparer.Ordinal);
 
+    /// <summary>A new ticket for the user and key, valid once within <see cref="AuthOptions.TicketSeconds"/>.</summary>
     public (string Ticket, DateTimeOffset ExpiresAt) Issue(string user, string keyId)
     {
         var now = time.GetUtcNow();

@@ -47,7 +47,7 @@ public sealed class UserDirectory
     private readonly Dictionary<string, Key> _keys = new(StringComparer.Ordinal);
     private readonly Dictionary<(string User, string Vhost), Grant> _grants = new();
     private readonly ConcurrentDictionary<string, (string User, string KeyId, long? ExpiresAt)> _verified = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _lifetimes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, KeyLifetimeSource> _lifetimes = new(StringComparer.Ordinal);
     private readonly SqliteStore? _store;
     private readonly TimeProvider _time;
 
@@ -85,29 +85,69 @@ public sealed class UserDirectory
         return (key.User, key.Id);
     }
 
+    /// <summary>True while the key exists, is not revoked and has not expired (a ticket's key is checked again at redemption).</summary>
+    public bool IsActive(string keyId)
+    {
+        lock (_lock) return _keys.GetValueOrDefault(keyId) is { RevokedAt: null } key && !(key.ExpiresAt <= Now);
+    }
+
     /// <summary>
     /// Cancelled when the key is revoked, expires or its user is deleted: sockets and streams opened with it end then.
+    /// Already cancelled for a key that is not active (revoked or deleted meanwhile).
     /// </summary>
     public CancellationToken KeyLifetime(string keyId)
     {
-        var source = _lifetimes.GetOrAdd(keyId, id =>
+        // Under the lock that revocation and deletion take: a lifetime is either created before a revocation (which
+        // then cancels it) or sees the key revoked.
+        lock (_lock)
         {
-            var cts = new CancellationTokenSource();
-            long? expires;
-            lock (_lock) expires = _keys.GetValueOrDefault(id)?.ExpiresAt;
-            if (expires is { } at) cts.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(0, at - Now)));
-            return cts;
-        });
-        return source.Token;
+            if (_lifetimes.TryGetValue(keyId, out var existing)) return existing.Token;
+            if (_keys.GetValueOrDefault(keyId) is not { RevokedAt: null } key || key.ExpiresAt <= Now) return new CancellationToken(canceled: true);
+            var lifetime = new KeyLifetimeSource();
+            _lifetimes[keyId] = lifetime;
+            if (key.ExpiresAt is { } at) ScheduleExpiry(keyId, lifetime, at);
+            return lifetime.Token;
+        }
+    }
+
+    // Timers take at most ~49 days (uint milliseconds): a later expiry re-arms the timer until it is due.
+    private static readonly TimeSpan LongestTimer = TimeSpan.FromDays(1);
+
+    private void ScheduleExpiry(string keyId, KeyLifetimeSource lifetime, long expiresAt)
+    {
+        var due = TimeSpan.FromMilliseconds(Math.Max(0, expiresAt - Now));
+        lifetime.Timer?.Dispose();
+        lifetime.Timer = _time.CreateTimer(_ =>
+        {
+            if (Now >= expiresAt) EndKey(keyId);
+            else lock (_lock) if (!lifetime.Ended) ScheduleExpiry(keyId, lifetime, expiresAt);
+        }, null, due < LongestTimer ? due : LongestTimer, Timeout.InfiniteTimeSpan);
     }
 
     private void EndKey(string keyId)
     {
         _verified.Clear();
-        if (_lifetimes.TryRemove(keyId, out var cts))
+        KeyLifetimeSource? lifetime;
+        lock (_lock)
         {
-            cts.Cancel();
-            cts.Dispose();
+            if (!_lifetimes.Remove(keyId, out lifetime)) return;
+            lifetime.Ended = true;
+        }
+        lifetime.End();
+    }
+
+    /// <summary>The cancellation of one key's sockets and streams, with the timer of its expiry.</summary>
+    private sealed class KeyLifetimeSource
+    {
+        private readonly CancellationTokenSource _cancellation = new();
+        public ITimer? Timer;
+        public bool Ended;
+        public CancellationToken Token => _cancellation.Token;
+
+        public void End()
+        {
+            Timer?.Dispose();
+            _cancellation.Cancel();
         }
     }
 
@@ -139,11 +179,13 @@ public sealed class UserDirectory
 
     // ---------------------------------------------------------------- users
 
+    /// <summary>Every user, by name.</summary>
     public IReadOnlyList<UserInfo> ListUsers()
     {
         lock (_lock) return _users.Values.OrderBy(u => u.Name, StringComparer.Ordinal).Select(ToInfo).ToList();
     }
 
+    /// <summary>A user, or null.</summary>
     public UserInfo? GetUser(string name)
     {
         lock (_lock) return _users.TryGetValue(name, out var u) ? ToInfo(u) : null;
@@ -219,6 +261,7 @@ public sealed class UserDirectory
         }
     }
 
+    /// <summary>A user's keys (never their secrets), oldest first.</summary>
     public IReadOnlyList<KeyInfo> ListKeys(string user)
     {
         lock (_lock) return _keys.Values.Where(k => k.User == user).OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).Select(ToInfo).ToList();
@@ -246,6 +289,7 @@ public sealed class UserDirectory
 
     // ---------------------------------------------------------------- permissions
 
+    /// <summary>Permissions, optionally of one vhost and/or one user.</summary>
     public IReadOnlyList<PermissionInfo> ListPermissions(string? vhost = null, string? user = null)
     {
         lock (_lock)
@@ -277,6 +321,7 @@ public sealed class UserDirectory
         }
     }
 
+    /// <summary>Removes a user's permissions in a vhost; false when there were none.</summary>
     public bool DeletePermission(string user, string vhost)
     {
         lock (_lock)

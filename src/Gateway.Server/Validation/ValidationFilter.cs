@@ -32,10 +32,10 @@ internal static class RequestValidation
     }
 }
 
-/// <summary>Checks the names in the route (<c>vhost</c>, <c>exchange</c>, <c>queue</c>) against the naming rule; 400 on failure.</summary>
+/// <summary>Checks the names in the route (<c>vhost</c>, <c>exchange</c>, <c>queue</c>, <c>user</c>) against the naming rule; 400 on failure.</summary>
 internal sealed class RouteNamesFilter : IEndpointFilter
 {
-    private static readonly string[] Keys = ["vhost", "exchange", "queue"];
+    private static readonly string[] Keys = ["vhost", "exchange", "queue", "user"];
 
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {

@@ -34,7 +34,8 @@ internal static class RuleExtensions
 /// </summary>
 internal static class PublishChecks
 {
-    public static void Check(PublishRequest r, string prefix, ValidationContext<BatchPublishRequest>? batch, ValidationContext<PublishRequest>? single)
+    public static void Check(PublishRequest r, string prefix, GatewayLimitsOptions limits, ValidationContext<BatchPublishRequest>? batch,
+        ValidationContext<PublishRequest>? single)
     {
         void Fail(string property, string message)
         {
@@ -70,9 +71,12 @@ internal static class PublishChecks
         ShortString(p.UserId, "userId");
         ShortString(p.AppId, "appId");
         if (p.Headers is { } headers)
+        {
             foreach (var key in headers.Keys)
                 if (key.Length == 0 || !MessageMapping.IsWellFormed(key) || Encoding.UTF8.GetByteCount(key) > Names.MaxBytes)
                     Fail("properties.headers", $"Header names must be 1 to {Names.MaxBytes} bytes of UTF-8.");
+            if (HeaderLimits.Check(headers, limits) is { } tooMany) Fail("properties.headers", tooMany);
+        }
 
         void ShortString(string? value, string name)
         {
@@ -82,9 +86,65 @@ internal static class PublishChecks
     }
 }
 
+/// <summary>
+/// The count and size limits of a message's application headers (<see cref="GatewayLimitsOptions.MaxHeaders"/>,
+/// <see cref="GatewayLimitsOptions.MaxHeaderBytes"/>), shared by every publish path.
+/// </summary>
+internal static class HeaderLimits
+{
+    /// <summary>Null when within the limits, else the refusal naming the limit.</summary>
+    public static string? Check(IReadOnlyDictionary<string, object?>? headers, GatewayLimitsOptions limits)
+    {
+        if (headers is null) return null;
+        if (headers.Count > limits.MaxHeaders)
+            return $"A message may carry at most {limits.MaxHeaders} headers (Gateway:Limits:MaxHeaders); this one has {headers.Count}.";
+        var size = SizeOf(headers, limits.MaxHeaderBytes);
+        return size > limits.MaxHeaderBytes
+            ? $"A message's headers may take at most {limits.MaxHeaderBytes} bytes (Gateway:Limits:MaxHeaderBytes); these take more."
+            : null;
+    }
+
+    // Names and values as UTF-8, numbers 8 bytes; stops counting once past the limit.
+    private static long SizeOf(object? value, long limit)
+    {
+        switch (value)
+        {
+            case null: return 0;
+            case string s: return Encoding.UTF8.GetByteCount(s);
+            case bool: return 1;
+            case byte[] bytes: return bytes.Length;
+            case IReadOnlyDictionary<string, object?> table:
+            {
+                long total = 0;
+                foreach (var (name, entry) in table)
+                {
+                    total += Encoding.UTF8.GetByteCount(name) + SizeOf(entry, limit - total);
+                    if (total > limit) break;
+                }
+                return total;
+            }
+            case System.Collections.IEnumerable list:
+            {
+                long total = 0;
+                foreach (var entry in list)
+                {
+                    total += SizeOf(entry, limit - total);
+                    if (total > limit) break;
+                }
+                return total;
+            }
+            default: return 8;
+        }
+    }
+}
+
 internal sealed class PublishRequestValidator : AbstractValidator<PublishRequest>
 {
-    public PublishRequestValidator() => RuleFor(r => r).Custom((r, context) => PublishChecks.Check(r, "", null, context));
+    public PublishRequestValidator(Microsoft.Extensions.Options.IOptions<GatewayLimitsOptions> limits)
+    {
+        var options = limits.Value;
+        RuleFor(r => r).Custom((r, context) => PublishChecks.Check(r, "", options, null, context));
+    }
 }
 
 internal sealed class BatchPublishRequestValidator : AbstractValidator<BatchPublishRequest>
@@ -97,7 +157,7 @@ internal sealed class BatchPublishRequestValidator : AbstractValidator<BatchPubl
         RuleFor(r => r).Custom((r, context) =>
         {
             for (var i = 0; i < r.Messages.Count; i++)
-                PublishChecks.Check(r.Messages[i], $"messages[{i}].", context, null);
+                PublishChecks.Check(r.Messages[i], $"messages[{i}].", limits.Value, context, null);
         });
     }
 }

@@ -31,10 +31,9 @@ namespace Gateway.Server.WebSockets;
 /// </list>
 /// </remarks>
 internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValidator<PublishRequest> validator,
-    JsonSerializerOptions json, GatewayLimitsOptions limits)
+    JsonSerializerOptions json, GatewayLimitsOptions limits, Capacity.MemoryAlarm memory)
 {
     public const string SubProtocol = "gateway.v1.json";
-    private const int MaxPrefetch = 10_000;
     private const int DefaultPrefetch = 100;
 
     private sealed class Subscription(string id, MessageQueue queue, QueueConsumer consumer, bool autoAck, bool binary)
@@ -194,10 +193,10 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, "'id' must name the subscription (1 to 255 characters).");
             return;
         }
-        var prefetch = frame.Prefetch ?? DefaultPrefetch;
-        if (prefetch is < 1 or > MaxPrefetch)
+        var prefetch = frame.Prefetch ?? Math.Min(DefaultPrefetch, limits.MaxPrefetch);
+        if (prefetch < 1 || prefetch > limits.MaxPrefetch)
         {
-            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'prefetch' must be from 1 to {MaxPrefetch}.");
+            await ErrorAsync(frame.Id, StatusCodes.Status400BadRequest, $"'prefetch' must be from 1 to {limits.MaxPrefetch} (Gateway:Limits:MaxPrefetch).");
             return;
         }
         if (string.IsNullOrEmpty(frame.Queue))
@@ -418,9 +417,15 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         var exchange = frame.Exchange ?? Broker.Names.DefaultExchangeAlias;
-        if (Authorize(Security.Permission.Write, exchange) is { } denied)
+        // The permission's resource is the API's name: "" (the default exchange on the wire of AMQP) is checked as amq.default.
+        if (Authorize(Security.Permission.Write, MessageMapping.ApiExchangeName(exchange)) is { } denied)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
+            return;
+        }
+        if (memory.IsRaised)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status503ServiceUnavailable, memory.Detail);
             return;
         }
         var name = MessageMapping.ExchangeName(exchange);
