@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -17,7 +18,8 @@ public sealed partial class QueueFeatureTests
     {
         var vhost = await VhostAsync();
         await _client.DeclareExchangeAsync(vhost, "x");
-        await DeclareAsync(vhost, "idle", Args(("x-expires", 100)));
+        // Long enough for the binding and the publish below to come first on a loaded machine.
+        await DeclareAsync(vhost, "idle", Args(("x-expires", 1500)));
         await _client.BindAsync(vhost, "x", "idle", "k");
         await PublishAsync(vhost, "idle", "messages do not count as use");
 
@@ -30,11 +32,15 @@ public sealed partial class QueueFeatureTests
     [Fact]
     public async Task A_queue_with_a_subscriber_does_not_expire_and_expires_once_the_subscriber_leaves()
     {
+        const int expires = 2000;
         var vhost = await VhostAsync();
-        await DeclareAsync(vhost, "watched", Args(("x-expires", 150)));
-        var socket = await SubscribedSocketAsync(vhost, "watched");
+        // The socket is open before the queue exists, so that the subscription follows the declaration by one frame,
+        // well within the interval however slow the machine.
+        var socket = await TestServerSockets.ConnectAsync(factory, vhost);
+        await DeclareAsync(vhost, "watched", Args(("x-expires", expires)));
+        await socket.SubscribeAsync("s", "watched");
         // Same interval, declared later: once it is gone, "watched" would be gone too had its subscriber not kept it.
-        await DeclareAsync(vhost, "clock", Args(("x-expires", 150)));
+        await DeclareAsync(vhost, "clock", Args(("x-expires", expires)));
 
         await WaitForQueueGoneAsync(vhost, "clock");
         Assert.Equal(1, (await _client.GetQueueAsync(vhost, "watched")).Consumers);
@@ -47,10 +53,10 @@ public sealed partial class QueueFeatureTests
     public async Task A_queue_expires_after_a_long_poll_get_that_outlasted_x_expires_has_ended()
     {
         var vhost = await VhostAsync();
-        await DeclareAsync(vhost, "polled", Args(("x-expires", 1000)));
+        await DeclareAsync(vhost, "polled", Args(("x-expires", 2000)));
 
-        // The long poll is in use for 2 s, past the 1 s interval; the queue must not expire under it, but after it.
-        var got = await _client.GetAsync(vhost, "polled", new { max = 1, waitSeconds = 2 });
+        // The long poll is in use for 4 s, past the 2 s interval; the queue must not expire under it, but after it.
+        var got = await _client.GetAsync(vhost, "polled", new { max = 1, waitSeconds = 4 });
         Assert.Empty(got);
 
         await WaitForQueueGoneAsync(vhost, "polled");
