@@ -32,6 +32,12 @@ try
     await app.RunAsync();
     return Environment.ExitCode; // start-up work that fails (recovery, --definitions) sets it before stopping the host
 }
+catch (OperationCanceledException) when (Environment.ExitCode != 0)
+{
+    // Start-up work failed (recovery, --definitions) and stopped the host before Kestrel had bound: the work already
+    // said why and set the exit code; the cancelled start is its consequence, not a crash.
+    return Environment.ExitCode;
+}
 catch (Exception e) when (StartFailure(e) is { } reason)
 {
     // Invalid settings (each message names its setting), a value that does not convert, or storage that cannot open:

@@ -20,6 +20,11 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("Gateway__Limits__MaxMessageBytes", "0", "Gateway:Limits:MaxMessageBytes must be positive")]
+    [InlineData("Gateway__Webhooks__AllowedNetworks__0", "intranet", "Gateway:Webhooks:AllowedNetworks")]
+    [InlineData("Gateway__Webhooks__MaxResponseBodyBytes", "-1", "Gateway:Webhooks:MaxResponseBodyBytes")]
+    [InlineData("Gateway__Webhooks__RecentFailures", "5000", "Gateway:Webhooks:RecentFailures")]
+    [InlineData("Gateway__Limits__MemoryHighWatermarkFraction", "2", "Gateway:Limits:MemoryHighWatermarkFraction")]
+    [InlineData("Gateway__Auth__TicketSeconds", "0", "Gateway:Auth:TicketSeconds")]
     [InlineData("Gateway__Limits__MaxRequestBodyBytes", "10", "Gateway:Limits:MaxRequestBodyBytes must be at least")]
     [InlineData("Gateway__Statistics__SampleIntervalMilliseconds", "5", "Gateway:Statistics:SampleIntervalMilliseconds must be between 100 and 60000")]
     [InlineData("Gateway__Statistics__RateWindowSeconds", "0", "Gateway:Statistics:RateWindowSeconds must be between")]

@@ -49,12 +49,12 @@ internal static partial class Bootstrap
         writer.Write(text);
     }
 
-    [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Authentication is OFF (Gateway:Auth:Enabled=false): anyone who can reach the server can do anything. For local development only.")]
+    [LoggerMessage(EventId = 4100, Level = LogLevel.Warning, Message = "Authentication is OFF (Gateway:Auth:Enabled=false): anyone who can reach the server can do anything. For local development only.")]
     private static partial void LogAuthenticationOff(ILogger logger);
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Created the administrator '{User}' with the key from Gateway:Auth:BootstrapKey")]
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Created the administrator '{User}' with the key from Gateway:Auth:BootstrapKey")]
     private static partial void LogBootstrapConfigured(ILogger logger, string user);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Created the administrator '{User}' with a generated key (id {KeyId}), written to {Path}")]
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "Created the administrator '{User}' with a generated key (id {KeyId}), written to {Path}")]
     private static partial void LogBootstrapGenerated(ILogger logger, string user, string keyId, string path);
 }
