@@ -438,12 +438,15 @@ public sealed class MemoryAlarmTests(MemoryAlarmGateway gateway) : IClassFixture
             var ready = await _client.GetAsync("/readyz");
             var text = await ready.Content.ReadAsStringAsync();
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode); // degraded, not down: consumers must keep coming
-            Assert.StartsWith("Degraded", text);
-            Assert.Contains("memory alarm", text);
+            using var report = System.Text.Json.JsonDocument.Parse(text);
+            Assert.Equal("Degraded", report.RootElement.GetProperty("status").GetString());
+            Assert.Equal("Degraded", report.RootElement.GetProperty("checks").GetProperty("memory").GetProperty("status").GetString());
+            Assert.Contains("memory alarm", text, StringComparison.OrdinalIgnoreCase);
         });
 
         Assert.False(_alarm.IsRaised);
-        Assert.Equal("Healthy", await _client.GetStringAsync("/readyz"));
+        using var healthy = System.Text.Json.JsonDocument.Parse(await _client.GetStringAsync("/readyz"));
+        Assert.Equal("Healthy", healthy.RootElement.GetProperty("status").GetString());
         Assert.True((await _client.PublishToQueueAsync(vhost, "q", "after")).Routed);
     }
 

@@ -27,6 +27,8 @@ internal static class GatewayDocument
         ["Publishing"] = "Publishing messages to exchanges; the answer is the publisher confirm.",
         ["Consuming"] = "Pulling, long-polling, acknowledging and streaming (WebSocket, Server-Sent Events) deliveries.",
         ["Users"] = "Users, their API keys and vhost permissions, and single-use tickets for browser WebSockets and event streams.",
+        ["Operations"] = "Health, readiness, overview counts and rates, Prometheus metrics, and definitions import/export in RabbitMQ's format.",
+        ["Webhooks"] = "Webhook subscriptions: a queue's messages POSTed to an HTTP endpoint, signed, retried, dead-lettered when they cannot be delivered.",
     };
 
     public static OpenApiOptions AddGatewayDocumentTransformers(this OpenApiOptions options) => options

@@ -279,27 +279,27 @@ internal sealed partial class WebhookDispatcher : IHostedService
         if (_stopped) throw new BrokerException(BrokerError.PreconditionFailed, "The gateway is stopping.");
     }
 
-    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Started {Count} stored webhooks")]
+    [LoggerMessage(EventId = 4200, Level = LogLevel.Information, Message = "Started {Count} stored webhooks")]
     private partial void LogLoaded(int count);
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Webhook {Webhook} created (concurrency {Concurrency}, format {Format})")]
+    [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "Webhook {Webhook} created (concurrency {Concurrency}, format {Format})")]
     private partial void LogCreated(string webhook, int concurrency, WebhookFormat format);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Webhook {Webhook} disabled: {Reason}")]
+    [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "Webhook {Webhook} disabled: {Reason}")]
     private partial void LogDisabled(string webhook, string reason);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Webhook {Webhook} ended with its queue")]
+    [LoggerMessage(EventId = 4203, Level = LogLevel.Information, Message = "Webhook {Webhook} ended with its queue")]
     private partial void LogQueueDeleted(string webhook);
 
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Stored webhook {Webhook} has no queue any more; dropped")]
+    [LoggerMessage(EventId = 4204, Level = LogLevel.Warning, Message = "Stored webhook {Webhook} has no queue any more; dropped")]
     private partial void LogOrphan(string webhook);
 
-    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Stored webhook {Webhook} cannot be read; dropped")]
+    [LoggerMessage(EventId = 4205, Level = LogLevel.Error, Message = "Stored webhook {Webhook} cannot be read; dropped")]
     private partial void LogUnreadable(Exception exception, string webhook);
 
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "The stored webhooks could not be started")]
+    [LoggerMessage(EventId = 4206, Level = LogLevel.Error, Message = "The stored webhooks could not be started")]
     private partial void LogLoadFailed(Exception exception);
 
-    [LoggerMessage(EventId = 4007, Level = LogLevel.Error, Message = "Webhook {Webhook}: its state could not be stored")]
+    [LoggerMessage(EventId = 4207, Level = LogLevel.Error, Message = "Webhook {Webhook}: its state could not be stored")]
     private partial void LogStoreFailed(Exception exception, string webhook);
 }

@@ -354,9 +354,9 @@ internal sealed partial class WebhookSubscription
         }
     }
 
-    [LoggerMessage(EventId = 4010, Level = LogLevel.Error, Message = "Webhook {Webhook}: a delivery failed unexpectedly; its message returns to the queue")]
+    [LoggerMessage(EventId = 4210, Level = LogLevel.Error, Message = "Webhook {Webhook}: a delivery failed unexpectedly; its message returns to the queue")]
     private static partial void LogDeliveryFailed(ILogger logger, Exception exception, string webhook);
 
-    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Webhook {Webhook}: an acknowledgement could not be stored; the message will be delivered again")]
+    [LoggerMessage(EventId = 4211, Level = LogLevel.Warning, Message = "Webhook {Webhook}: an acknowledgement could not be stored; the message will be delivered again")]
     private static partial void LogSettleFailed(ILogger logger, Exception exception, string webhook);
 }
