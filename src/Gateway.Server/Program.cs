@@ -214,7 +214,7 @@ static WebApplication BuildApp(string[] args)
 
     if (Durability.IsDocumentGeneration) app.Services.GetRequiredService<ReadinessState>().MarkReady();
     else Bootstrap.Run(app.Services.GetRequiredService<UserDirectory>(), app.Services.GetRequiredService<IOptions<AuthOptions>>().Value,
-        app.Services.GetRequiredService<IOptions<StorageOptions>>().Value, app.Logger);
+        app.Services.GetRequiredService<IOptions<StorageOptions>>().Value, (app.Configuration["urls"] ?? "http://127.0.0.1:8080").Split(';')[0], app.Logger);
     return app;
 }
 

@@ -149,6 +149,23 @@ public sealed class GatewayProcess : IAsyncDisposable
         return process.ExitCode;
     }
 
+    /// <summary>
+    /// The API key every client of this process sends as a bearer token (null: none, for authentication off); setting
+    /// it also applies to the current client.
+    /// </summary>
+    public string? ApiKey
+    {
+        get => _apiKey;
+        set
+        {
+            _apiKey = value;
+            if (_http is not null)
+                _http.DefaultRequestHeaders.Authorization = value is null ? null : new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", value);
+        }
+    }
+
+    private string? _apiKey;
+
     /// <summary>The server's last output lines (both streams, oldest first), for failure messages.</summary>
     public string RecentOutput(int lines = 60)
     {
@@ -257,6 +274,7 @@ public sealed class GatewayProcess : IAsyncDisposable
             BaseAddress = new Uri(url + "/"),
             Timeout = TimeSpan.FromSeconds(30),
         };
+        ApiKey = _apiKey;
         Api = new GatewayApi(_http);
         return process;
     }

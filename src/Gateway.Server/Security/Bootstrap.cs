@@ -13,7 +13,13 @@ internal static partial class Bootstrap
 {
     public const string KeyFileName = "bootstrap-admin.key";
 
-    public static void Run(UserDirectory users, AuthOptions auth, StorageOptions storage, ILogger logger)
+    /// <summary>Warns when authentication is off; on an empty user table, creates the administrator.</summary>
+    /// <param name="users">The directory.</param>
+    /// <param name="auth">Authentication settings (the configured key, if any).</param>
+    /// <param name="storage">Where the data folder is (the generated key's file goes there).</param>
+    /// <param name="baseUrl">Where the server listens (for the example printed with a generated key).</param>
+    /// <param name="logger">The log.</param>
+    public static void Run(UserDirectory users, AuthOptions auth, StorageOptions storage, string baseUrl, ILogger logger)
     {
         if (!auth.Enabled) LogAuthenticationOff(logger);
         if (!users.IsEmpty) return;
@@ -33,7 +39,7 @@ internal static partial class Bootstrap
         Console.WriteLine();
         Console.WriteLine($"  Gateway created the administrator '{name}'. Its API key (shown once; also in {path}):");
         Console.WriteLine($"    {text}");
-        Console.WriteLine("  Use it as: curl -H \"Authorization: Bearer $(cat " + path + ")\" http://127.0.0.1:8080/api/vhosts");
+        Console.WriteLine($"  Use it as: curl -H \"Authorization: Bearer $(cat {path})\" {baseUrl.TrimEnd('/')}/api/vhosts");
         Console.WriteLine();
         LogBootstrapGenerated(logger, name, info.Id, path);
     }
