@@ -4,7 +4,8 @@
 //
 // Fills queue "ws-bench" with `count` transient 16-byte messages (batch publish), then one WebSocket subscription
 // (gateway.v1.json) consumes them; manual mode acks with multiple=true every prefetch/2 deliveries. Prints
-// RESULT|label|msg_per_s|value|msg/s like ../shared/anchors/rabbitmq.
+// RESULT|label|msg_per_s|value|msg/s like ../shared/anchors/rabbitmq. GATEWAY_KEY=<key> authenticates (authentication is on
+// by default: the key the server printed at first start, or its Gateway:Auth:BootstrapKey).
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
@@ -26,7 +27,7 @@ if (args.Length > 0 && args[0] == "webhook")
 if (args.Length > 0 && args[0] is "fanout" or "latency" or "idle")
 {
     var target = args[1].TrimEnd('/');
-    var client = new HttpClient { BaseAddress = new Uri(target) };
+    var client = Scenarios.Client(target);
     switch (args[0])
     {
         case "fanout": await Scenarios.FanoutAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 100_000); break;
@@ -39,7 +40,7 @@ var baseUrl = args.Length > 0 ? args[0].TrimEnd('/') : "http://127.0.0.1:8080";
 var count = args.Length > 1 ? int.Parse(args[1]) : 500_000;
 var prefetch = args.Length > 2 ? int.Parse(args[2]) : 1000;
 var manual = (args.Length > 3 ? args[3] : "manual") == "manual";
-var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+var http = Scenarios.Client(baseUrl);
 const string queue = "ws-bench";
 
 await http.DeleteAsync($"/api/vhosts/default/queues/{queue}");
@@ -53,9 +54,7 @@ for (var i = 0; i < count; i += 1000)
 }
 await Task.WhenAll(fills);
 
-using var socket = new ClientWebSocket();
-socket.Options.AddSubProtocol("gateway.v1.json");
-await socket.ConnectAsync(new Uri(baseUrl.Replace("http", "ws") + "/api/vhosts/default/ws"), default);
+using var socket = await Scenarios.ConnectAsync(baseUrl);
 async Task Send(string frame) => await socket.SendAsync(Encoding.UTF8.GetBytes(frame), WebSocketMessageType.Text, true, default);
 await Send($$"""{"type":"subscribe","id":"bench","queue":"{{queue}}","prefetch":{{prefetch}},"ackMode":"{{(manual ? "manual" : "auto")}}"}""");
 

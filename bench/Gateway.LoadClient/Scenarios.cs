@@ -6,10 +6,22 @@ using System.Text;
 /// <summary>The fan-out, latency and idle-subscription scenarios of issue 4 (the consume scenario is Program.cs).</summary>
 internal static class Scenarios
 {
-    private static async Task<ClientWebSocket> ConnectAsync(string baseUrl)
+    /// <summary>The API key from GATEWAY_KEY (authentication is on by default), sent with every request and socket.</summary>
+    public static string? Key { get; } = Environment.GetEnvironmentVariable("GATEWAY_KEY");
+
+    /// <summary>An HTTP client of the gateway that sends <see cref="Key"/>.</summary>
+    public static HttpClient Client(string baseUrl)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(baseUrl) };
+        if (Key is not null) client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+        return client;
+    }
+
+    public static async Task<ClientWebSocket> ConnectAsync(string baseUrl)
     {
         var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol("gateway.v1.json");
+        if (Key is not null) socket.Options.SetRequestHeader("Authorization", "Bearer " + Key);
         await socket.ConnectAsync(new Uri(baseUrl.Replace("http", "ws") + "/api/vhosts/default/ws"), default);
         return socket;
     }

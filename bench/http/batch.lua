@@ -1,6 +1,8 @@
 -- wrk script: batch publish of BATCH (default 1000) transient 16-byte messages per request.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- GATEWAY_KEY: the API key (authentication is on by default); the baseline server ignores it.
+if os.getenv("GATEWAY_KEY") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("GATEWAY_KEY") end
 local n = tonumber(os.getenv("BATCH") or "1000")
 local mode = os.getenv("DELIVERY_MODE") or "1"
 local key = os.getenv("ROUTING_KEY") or "bench"

@@ -2,6 +2,8 @@
 -- environment: ROUTING_KEY (queue name, default "bench"), DELIVERY_MODE (1 transient, 2 persistent; default unset)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- GATEWAY_KEY: the API key (authentication is on by default); the baseline server ignores it.
+if os.getenv("GATEWAY_KEY") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("GATEWAY_KEY") end
 local key = os.getenv("ROUTING_KEY") or "bench"
 local mode = os.getenv("DELIVERY_MODE")
 local properties = mode and (',"properties":{"deliveryMode":' .. mode .. '}') or ""

@@ -33,10 +33,14 @@ run() {
   purge
   LAST=$(rps "$out")
 }
-purge() { [ -n "${api:-}" ] && { curl -fs -XDELETE "$api/queues/bench/messages" >/dev/null; curl -fs -XDELETE "$api/queues/bench-durable/messages" >/dev/null; } || true; }
+purge() { [ -n "${api:-}" ] && { curl -fs -H "$auth" -XDELETE "$api/queues/bench/messages" >/dev/null; curl -fs -H "$auth" -XDELETE "$api/queues/bench-durable/messages" >/dev/null; } || true; }
 
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o /tmp/gw-bench/baseline >/dev/null
 dotnet build -c Release "$root/src/Gateway.Server" -o /tmp/gw-bench/server >/dev/null
+
+# Gateway keeps authentication on (the default), with a bootstrap key the scripts send (GATEWAY_KEY for the wrk
+# scripts); the baseline gets the same header, so that both parse one.
+export GATEWAY_KEY; GATEWAY_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'); auth="Authorization: Bearer $GATEWAY_KEY"
 
 # 1. Baseline: trivial minimal-API POST answering 202.
 port=$(free_port)
@@ -48,11 +52,11 @@ kill $bpid; wait $bpid 2>/dev/null || true
 
 # 2. Gateway: fresh process and data folder (synchronous=FULL, the default).
 port=$(free_port); data=$(mktemp -d)
-(cd "$root" && Gateway__DataPath="$data" Logging__LogLevel__Default=Warning /tmp/gw-bench/server/Gateway.Server --urls "http://127.0.0.1:$port") >/tmp/gw-bench/server.log 2>&1 & gpid=$!
+(cd "$root" && Gateway__DataPath="$data" Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning /tmp/gw-bench/server/Gateway.Server --urls "http://127.0.0.1:$port") >/tmp/gw-bench/server.log 2>&1 & gpid=$!
 wait_up "http://127.0.0.1:$port/readyz"
 api="http://127.0.0.1:$port/api/vhosts/default"
-curl -fs -XPUT "$api/queues/bench" -H 'content-type: application/json' -d '{"durable":false}' >/dev/null
-curl -fs -XPUT "$api/queues/bench-durable" -H 'content-type: application/json' -d '{"durable":true}' >/dev/null
+curl -fs -H "$auth" -XPUT "$api/queues/bench" -H 'content-type: application/json' -d '{"durable":false}' >/dev/null
+curl -fs -H "$auth" -XPUT "$api/queues/bench-durable" -H 'content-type: application/json' -d '{"durable":true}' >/dev/null
 single="$api/exchanges/amq.default/publish"; batch="$api/exchanges/amq.default/publish/batch"
 
 if [ "$SET" = durability ]; then
