@@ -186,6 +186,7 @@ static WebApplication BuildApp(string[] args)
     app.UseAuthentication();
     app.UseRateLimiter();
     app.UseAuthorization();
+    app.UseUtf8BodyCheck();
     app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
     // The API documents are static shells like the dashboard's: public, they hold no data.

@@ -34,6 +34,7 @@ internal static class DefinitionsEndpoints
                 }
                 return TypedResults.Ok(report);
             })
+            .RequiresUtf8Body() // unknown members are skipped unread: check the bytes they are made of too
             .WithName("ImportDefinitions").WithSummary("Import a definitions file (RabbitMQ's format) in one transaction")
             .WithDescription("Idempotent: importing the same file again reports every item as existed. RabbitMQ's vhost '/' is Gateway's " +
                              "'default'. Each item is checked as its own declaration would be; refused items are reported with the reason and the " +
