@@ -110,6 +110,21 @@ public sealed class StatisticsTests : IDisposable
     }
 
     [Fact]
+    public void An_atomic_batch_counts_on_its_exchange_like_single_publishes()
+    {
+        _vhost.Exchange("fan", ExchangeType.Fanout);
+        _vhost.Queue("a");
+        _vhost.Queue("b");
+        _vhost.BindQueue("fan", "a");
+        _vhost.BindQueue("fan", "b");
+
+        Assert.NotNull(_vhost.PublishAtomic("fan", [Msg("", "1", exchange: "fan"), Msg("", "2", exchange: "fan")], [false, false], null, out _, out _));
+
+        var fan = _vhost.GetExchangeStatistics("fan")!;
+        Assert.Equal((2, 4), (fan.PublishedIn, fan.PublishedOut));
+    }
+
+    [Fact]
     public void Exchange_counters_survive_binding_changes()
     {
         _vhost.Exchange("x", ExchangeType.Topic);

@@ -44,6 +44,30 @@ public sealed class QueueArgumentDurabilityTests
         return (work, dead);
     }
 
+    // ------------------------------------------------------------------ queue expiry
+
+    [Fact]
+    public async Task An_expired_queue_whose_deletion_cannot_be_stored_stays_and_goes_once_the_store_recovers()
+    {
+        await using var temp = TempStore.Lockable();
+        var clock = new FakeTimeProvider(Start);
+        var broker = temp.Broker(clock);
+        var vhost = broker.GetVhost("default")!;
+        vhost.DeclareQueue(new QueueDefinition("q", Arguments: new Dictionary<string, object?> { ["x-expires"] = 1000L }));
+
+        using (new WriteLock(temp))
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            broker.RunDueTimers(); // the timer's thread: a storage failure must not escape it
+            Assert.NotNull(vhost.GetQueue("q"));
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        broker.RunDueTimers();
+        Assert.Null(vhost.GetQueue("q"));
+        Assert.Equal(0, temp.Count("queues"));
+    }
+
     // ------------------------------------------------------------------ delays
 
     [Fact]

@@ -109,6 +109,15 @@ test('deleting asks first in a dialog; Escape cancels, Delete deletes', async ({
 
 test('keyboard only: sign in, move between sections, declare and purge a queue', async ({ page, api }) => {
   const vhost = await api.createVhost('keys');
+  // The shell's own vhost list (the second call; sign-in makes the first) is held until the user has pressed Tab, so the
+  // first view renders after the user moved focus: it must not take the focus back.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  let vhostLists = 0;
+  await page.route(/\/api\/vhosts$/, async (route) => {
+    if (++vhostLists === 2) await held;
+    await route.continue();
+  });
   await page.goto('/');
   await expect(page.getByLabel('API key')).toBeFocused();
   await page.keyboard.type(ADMIN_KEY);
@@ -119,6 +128,10 @@ test('keyboard only: sign in, move between sections, declare and purge a queue',
   await page.keyboard.press('Tab');
   const skip = page.getByRole('link', { name: 'Skip to content' });
   await expect(skip).toBeFocused();
+  release();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await expect(skip).toBeFocused();
+  await page.unroute(/\/api\/vhosts$/);
   await page.keyboard.press('Enter');
   await expect(page.locator('main')).toBeFocused();
 

@@ -491,9 +491,7 @@ public sealed class MessageQueue
                 else if (requeue) Requeue(entry);
                 else
                 {
-                    Release(entry);
-                    _unacked.Remove(entry.DeliveryId);
-                    entry.DeliveryId = 0;
+                    Undeliver(entry);
                     entry.State = EntryState.Gone;
                     Discard(entry, DeathReason.Rejected, ticket, deadLetterHeaders);
                 }
@@ -620,7 +618,9 @@ public sealed class MessageQueue
             dead = TakeDeadLetters();
         }
         if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
-        if (expired) VirtualHost.DeleteExpired(this);
+        // A deletion that could not be stored (disk full, database locked) is tried again after a second.
+        if (expired && !VirtualHost.DeleteExpired(this))
+            lock (_lock) ScheduleWake(now + TimeSpan.TicksPerSecond);
     }
 
     /// <summary>Marks the queue deleted, ends its subscriptions and drops its messages. Returns the messages it held.</summary>
@@ -806,12 +806,18 @@ public sealed class MessageQueue
         entry.Owner = null;
     }
 
-    // Removes a delivered entry for good.
-    private void Settle(QueueEntry entry, JournalTicket? ticket)
+    // Takes a delivered entry out of the unacknowledged ones (and its holder's credit); the caller says where it goes.
+    private void Undeliver(QueueEntry entry)
     {
         Release(entry);
         _unacked.Remove(entry.DeliveryId);
         entry.DeliveryId = 0;
+    }
+
+    // Removes a delivered entry for good.
+    private void Settle(QueueEntry entry, JournalTicket? ticket)
+    {
+        Undeliver(entry);
         entry.State = EntryState.Gone;
         Forget(entry, ticket);
     }
@@ -862,9 +868,7 @@ public sealed class MessageQueue
     // `seen`: whether a client may have seen the delivery. Unseen ones (still in a buffer) are not redeliveries.
     private void Requeue(QueueEntry entry, bool seen = true)
     {
-        Release(entry);
-        _unacked.Remove(entry.DeliveryId);
-        entry.DeliveryId = 0;
+        Undeliver(entry);
         if (seen)
         {
             entry.Redelivered = true;
@@ -877,9 +881,7 @@ public sealed class MessageQueue
 
     private void RequeueDelayed(QueueEntry entry, TimeSpan delay)
     {
-        Release(entry);
-        _unacked.Remove(entry.DeliveryId);
-        entry.DeliveryId = 0;
+        Undeliver(entry);
         entry.Redelivered = true;
         if (PastDeliveryLimit(entry)) return;
         entry.NotBefore = _timers.NowTicks + delay.Ticks;

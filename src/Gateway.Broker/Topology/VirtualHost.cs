@@ -143,18 +143,7 @@ public sealed class VirtualHost
         try
         {
             snapshot.Route(node, message.RoutingKey, message.Properties.Headers, queues);
-            int taken = 0, rejected = 0;
-            foreach (var queue in queues)
-            {
-                switch (queue.Enqueue(message, ticket))
-                {
-                    case EnqueueResult.Deleted: break;
-                    case EnqueueResult.Rejected: rejected++; break;
-                    default: taken++; break;
-                }
-            }
-            node.Statistics.RecordPublished(taken);
-            return new(PublishStatus.Ok, taken, rejected);
+            return EnqueueAll(node, message, queues, ticket);
         }
         finally
         {
@@ -196,26 +185,30 @@ public sealed class VirtualHost
         journal?.BeginAtomic();
         try
         {
-            for (var i = 0; i < messages.Count; i++)
-            {
-                int taken = 0, rejected = 0;
-                foreach (var queue in routes[i])
-                {
-                    switch (queue.Enqueue(messages[i], ticket))
-                    {
-                        case EnqueueResult.Deleted: break;
-                        case EnqueueResult.Rejected: rejected++; break;
-                        default: taken++; break;
-                    }
-                }
-                outcomes[i] = new PublishOutcome(PublishStatus.Ok, taken, rejected);
-            }
+            for (var i = 0; i < messages.Count; i++) outcomes[i] = EnqueueAll(node, messages[i], routes[i], ticket);
         }
         finally
         {
             journal?.EndAtomic();
         }
         return outcomes;
+    }
+
+    // Hands a routed message to its queues and counts what they did with it (and the exchange's publish statistics).
+    private static PublishOutcome EnqueueAll(ExchangeNode node, Message message, List<MessageQueue> queues, JournalTicket? ticket)
+    {
+        int taken = 0, rejected = 0;
+        foreach (var queue in queues)
+        {
+            switch (queue.Enqueue(message, ticket))
+            {
+                case EnqueueResult.Deleted: break;
+                case EnqueueResult.Rejected: rejected++; break;
+                default: taken++; break;
+            }
+        }
+        node.Statistics.RecordPublished(taken);
+        return new(PublishStatus.Ok, taken, rejected);
     }
 
     private static async ValueTask<PublishOutcome> AwaitCommit(Task committed, PublishOutcome outcome)
@@ -426,7 +419,20 @@ public sealed class VirtualHost
     }
 
     /// <summary>Deletes a queue whose x-expires interval passed without use, if it is still unused.</summary>
-    internal void DeleteExpired(MessageQueue queue) => DeleteIfUnused(queue);
+    /// <returns>False when the deletion could not be stored (the queue stays; the caller tries again later).</returns>
+    /// <remarks>Runs on the timer's thread, where an escaping exception would end the process.</remarks>
+    internal bool DeleteExpired(MessageQueue queue)
+    {
+        try
+        {
+            DeleteIfUnused(queue);
+            return true;
+        }
+        catch (StorageException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>
     /// Publishes the dead-letter copies of entries that left <paramref name="source"/> to its dead-letter exchange,

@@ -32,9 +32,7 @@ internal static class BindingEndpoints
         bindings.MapPost("", Results<Created<BindingInfo>, Ok<BindingInfo>, ProblemHttpResult> (string vhost, BindingRequest request, MessageBroker broker,
                 HttpContext http, Access access) =>
             {
-                // RabbitMQ: binding needs write on the destination and read on the source exchange.
-                if ((access.Check(http, vhost, Permission.Write, request.Destination) ?? access.Check(http, vhost, Permission.Read, request.Source)) is { } denied)
-                    return denied;
+                if (BindingAccess(access, http, vhost, request.Source, request.Destination) is { } denied) return denied;
                 var v = broker.RequireVhost(vhost);
                 var type = request.DestinationType == DestinationKind.Queue ? BindingDestinationType.Queue : BindingDestinationType.Exchange;
                 var destination = type == BindingDestinationType.Exchange ? MessageMapping.ExchangeName(request.Destination) : request.Destination;
@@ -54,8 +52,8 @@ internal static class BindingEndpoints
             {
                 var v = broker.RequireVhost(vhost);
                 if (access.Enabled && v.GetBinding(id) is { } binding
-                    && (access.Check(http, vhost, Permission.Write, binding.DestinationType == BindingDestinationType.Exchange ? MessageMapping.ApiExchangeName(binding.Destination) : binding.Destination)
-                        ?? access.Check(http, vhost, Permission.Read, MessageMapping.ApiExchangeName(binding.Source))) is { } denied)
+                    && BindingAccess(access, http, vhost, MessageMapping.ApiExchangeName(binding.Source),
+                        binding.DestinationType == BindingDestinationType.Exchange ? MessageMapping.ApiExchangeName(binding.Destination) : binding.Destination) is { } denied)
                     return denied;
                 v.Unbind(id);
                 return TypedResults.NoContent();
@@ -65,6 +63,10 @@ internal static class BindingEndpoints
             .WithDescription("An auto-delete source exchange left without bindings is deleted with it.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
     }
+
+    // RabbitMQ's rule for bind and unbind: write on the destination and read on the source exchange (API names).
+    private static ProblemHttpResult? BindingAccess(Access access, HttpContext http, string vhost, string source, string destination) =>
+        access.Check(http, vhost, Permission.Write, destination) ?? access.Check(http, vhost, Permission.Read, source);
 
     private static BindingInfo ToInfo(VirtualHost vhost, Binding b) => new()
     {

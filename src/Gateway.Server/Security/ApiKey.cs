@@ -20,10 +20,7 @@ internal static class ApiKey
     {
         Span<byte> idBytes = stackalloc byte[IdLength];
         RandomNumberGenerator.Fill(idBytes);
-        var id = string.Create(IdLength, idBytes.ToArray(), (chars, bytes) =>
-        {
-            for (var i = 0; i < chars.Length; i++) chars[i] = Base32[bytes[i] & 31];
-        });
+        var id = Id(idBytes);
         Span<byte> secret = stackalloc byte[32];
         RandomNumberGenerator.Fill(secret);
         var secretText = Base64Url.EncodeToString(secret);
@@ -49,10 +46,15 @@ internal static class ApiKey
     {
         if (TryParse(text, out var id, out var secret)) return (id, secret);
         var hash = Hash(text);
-        return (string.Create(IdLength, hash, (chars, bytes) =>
-        {
-            for (var i = 0; i < chars.Length; i++) chars[i] = Base32[bytes[i] & 31];
-        }), text);
+        return (Id(hash), text);
+    }
+
+    // A key id: IdLength lowercase base32 characters, one per byte (its low five bits).
+    private static string Id(ReadOnlySpan<byte> bytes)
+    {
+        Span<char> chars = stackalloc char[IdLength];
+        for (var i = 0; i < chars.Length; i++) chars[i] = Base32[bytes[i] & 31];
+        return new string(chars);
     }
 
     /// <summary>The stored form of a secret.</summary>

@@ -112,7 +112,8 @@ function showShell() {
   shell = { main, nav, vhostSelect };
   // The skip link moves focus without touching the hash, which the router owns.
   root.querySelector('.skip-link').addEventListener('click', (event) => { event.preventDefault(); main.focus(); });
-  refreshVhosts().then(showView);
+  // Focus stays where the user has put it if they moved it (e.g. Tab to the skip link) while the vhosts loaded.
+  refreshVhosts().then(() => showView({ firstRender: true }));
   showIdentity(identity);
 }
 
@@ -152,7 +153,7 @@ function stopView() {
   current = null;
 }
 
-function showView() {
+function showView({ firstRender = false } = {}) {
   if (!apiKey()) return showSignIn();
   if (!shell) return showShell();
   stopView();
@@ -169,7 +170,8 @@ function showView() {
   replace(shell.main, heading, instance.element);
   current = { name, instance, abort, timer: 0 };
   // Focus goes to the new view's heading, so that keyboard and screen-reader users start there.
-  if (document.activeElement !== document.body || window.location.hash) heading.focus();
+  const focusIsTheUsers = firstRender && document.activeElement !== document.body;
+  if (!focusIsTheUsers && (document.activeElement !== document.body || window.location.hash)) heading.focus();
   const tick = async () => {
     if (current?.instance !== instance) return;
     try {
