@@ -118,6 +118,19 @@ public sealed class MetricsTests(GatewayFactory factory) : IClassFixture<Gateway
     }
 
     [Fact]
+    public async Task A_request_no_endpoint_answers_is_measured_without_a_route_and_marked_unhandled()
+    {
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/no/such/page")).StatusCode);
+
+        // The series' labels are the tags ASP.NET Core recorded, in alphabetical order: no http_route, and the flag
+        // that no endpoint handled the request.
+        await Eventually.WaitForAsync(ScrapeAsync, t => t.Contains(
+                "microsoft_aspnetcore_hosting_http_server_request_duration_count{aspnetcore_request_is_unhandled=\"True\",http_request_method=\"GET\"," +
+                "http_response_status_code=\"404\",network_protocol_version=\"1.1\",url_scheme=\"http\"}"),
+            "the unhandled 404 in the HTTP request histogram");
+    }
+
+    [Fact]
     public async Task WebSocket_connections_are_counted_while_open()
     {
         var vhost = await _client.CreateVhostAsync();
