@@ -27,6 +27,8 @@ internal static class GatewayDocument
         ["Publishing"] = "Publishing messages to exchanges; the answer is the publisher confirm.",
         ["Consuming"] = "Pulling, long-polling, acknowledging and streaming (WebSocket, Server-Sent Events) deliveries.",
         ["Users"] = "Users, their API keys and vhost permissions, and single-use tickets for browser WebSockets and event streams.",
+        ["Webhooks"] = "Webhook subscriptions of queues: messages POSTed to a URL, with their status, retries and last error.",
+        ["Operations"] = "Health and readiness, the overview's counts and rates, Prometheus metrics, and definitions export and import.",
     };
 
     public static OpenApiOptions AddGatewayDocumentTransformers(this OpenApiOptions options) => options
