@@ -59,7 +59,7 @@ public sealed class DashboardTests(GatewayFactory factory) : IClassFixture<Gatew
     [InlineData("/api/vhosts", "application/json")]
     [InlineData("/openapi/v1.json", "application/json")]
     [InlineData("/swagger/index.html", "text/html")]
-    [InlineData("/healthz", "text/plain")]
+    [InlineData("/healthz", "application/json")]
     public async Task The_API_the_document_and_swagger_are_served_as_before_without_the_dashboard_policy(string path, string mediaType)
     {
         var response = await _client.GetAsync(path);
