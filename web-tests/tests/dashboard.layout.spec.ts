@@ -18,7 +18,7 @@ test.describe('at phone width', () => {
       { source: 'a-rather-long-exchange-name-for-a-phone', destination: 'a-rather-long-queue-name-for-a-phone-screen', routingKey: 'a.#' });
     await signIn(page, vhost);
 
-    for (const section of ['Overview', 'Virtual hosts', 'Exchanges', 'Queues', 'Bindings', 'Topology', 'Messages']) {
+    for (const section of ['Overview', 'Virtual hosts', 'Exchanges', 'Queues', 'Bindings', 'Topology', 'Webhooks', 'Messages']) {
       await open(page, section);
       await expectNoHorizontalOverflow(page);
     }

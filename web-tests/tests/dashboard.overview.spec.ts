@@ -83,3 +83,17 @@ test('queue rates appear in the queue list when the gateway reports them', async
   await open(page, 'Queues');
   await expect(page.locator('tr[data-key="fast"] [data-column="rates"]')).toHaveText('3.00/s in · 2.50/s out · 2.00/s ack');
 });
+
+test('against the real /api/overview, the overview shows its counts and the rates chart', async ({ page, api }) => {
+  const vhost = await api.createVhost('real-overview');
+  await api.send('PUT', `/api/vhosts/${vhost}/queues/counted`, {});
+  await api.send('POST', `/api/vhosts/${vhost}/exchanges/amq.default/publish`, { routingKey: 'counted', payload: 'one' });
+  await signIn(page);
+
+  await expect(page.getByRole('figure', { name: 'Message rates' })).toBeVisible();
+  await expect(page.getByText('Message rates are not available')).toBeHidden();
+  const overview = await api.send('GET', '/api/overview');
+  await expect(counter(page, 'objectTotals.queues')).toHaveText(String(overview.objectTotals.queues));
+  await expect(counter(page, 'objectTotals.vhosts')).toHaveText(String(overview.objectTotals.vhosts));
+  await expect(counter(page, 'queueTotals.ready')).toHaveText(String(overview.queueTotals.ready));
+});

@@ -10,8 +10,9 @@ import queues from './views/queues.js';
 import bindings from './views/bindings.js';
 import topology from './views/topology.js';
 import messages from './views/messages.js';
+import webhooks from './views/webhooks.js';
 
-const VIEWS = { overview, vhosts, exchanges, queues, bindings, topology, messages };
+const VIEWS = { overview, vhosts, exchanges, queues, bindings, topology, messages, webhooks };
 const VHOST = 'gateway.vhost';
 /** How often the open view asks the API again. */
 const REFRESH_MS = 2000;
