@@ -83,7 +83,9 @@ internal static class Scenarios
     /// Publishes single messages over HTTP at a fixed rate (each carrying its send time) and measures the time until
     /// the WebSocket delivery arrives (auto-ack, prefetch 100).
     /// </summary>
-    public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds)
+    /// <param name="client">"raw": publishers write HTTP/1.1 on sockets by hand, as wrk does (<see cref="RawHttpPublisher"/>);
+    /// "httpclient": .NET's HttpClient, which costs the shared cores more.</param>
+    public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds, string client = "raw")
     {
         await http.DeleteAsync("/api/vhosts/default/queues/lat-bench");
         (await http.PutAsJsonAsync("/api/vhosts/default/queues/lat-bench", new { durable = false })).EnsureSuccessStatusCode();
@@ -104,26 +106,33 @@ internal static class Scenarios
         // Several paced publishers, so that one slow request does not delay the schedule.
         var perPublisher = total / publishers;
         var interval = TimeSpan.FromSeconds((double)publishers / rate);
+        const string path = "/api/vhosts/default/exchanges/amq.default/publish";
         await Task.WhenAll(Enumerable.Range(0, publishers).Select(async p =>
         {
+            await using var raw = client == "raw" ? await RawHttpPublisher.ConnectAsync(baseUrl, path, Key) : null;
             var next = clock.Elapsed + interval * p / publishers;
             for (var i = 0; i < perPublisher; i++)
             {
                 var wait = next - clock.Elapsed;
                 if (wait > TimeSpan.Zero) await Task.Delay(wait);
                 next += interval;
-                // The body is written by hand and sent with a Content-Length, as curl or a browser's fetch would send it: the
-                // client shares the server's two cores, so it must cost as little as a real one (PostAsJsonAsync would
-                // serialize by reflection and stream the body chunked).
-                using var body = new ByteArrayContent(Encoding.UTF8.GetBytes("{\"routingKey\":\"lat-bench\",\"payload\":\"" + clock.ElapsedTicks + "\"}"));
+                // The body is written by hand and sent with a Content-Length, as curl or a browser's fetch would send it
+                // (PostAsJsonAsync would serialize by reflection and stream the body chunked).
+                var json = Encoding.UTF8.GetBytes("{\"routingKey\":\"lat-bench\",\"payload\":\"" + clock.ElapsedTicks + "\"}");
+                if (raw is not null)
+                {
+                    await raw.PostAsync(json);
+                    continue;
+                }
+                using var body = new ByteArrayContent(json);
                 body.Headers.ContentType = Json;
-                (await http.PostAsync("/api/vhosts/default/exchanges/amq.default/publish", body)).EnsureSuccessStatusCode();
+                (await http.PostAsync(path, body)).EnsureSuccessStatusCode();
             }
         }));
         await consumer.WaitAsync(TimeSpan.FromSeconds(30));
         latencies.Sort();
         double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
-        var label = $"ws_latency_{rate}mps";
+        var label = client == "raw" ? $"ws_latency_{rate}mps" : $"ws_latency_{rate}mps_httpclient";
         Console.WriteLine($"RESULT|{label}|achieved_rate|{latencies.Count / clock.Elapsed.TotalSeconds:F1}|msg/s");
         foreach (var (name, q) in new[] { ("p50_us", 0.5), ("p99_us", 0.99), ("p99.9_us", 0.999) })
             Console.WriteLine($"RESULT|{label}|{name}|{P(q):F0}|us");

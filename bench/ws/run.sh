@@ -8,6 +8,7 @@
 #   bench/ws/run.sh 3 URL 500000 1000 auto        the same with auto-ack
 #   bench/ws/run.sh 3 fanout URL 200000           one fanout exchange to 10 queues, one WebSocket consumer each
 #   bench/ws/run.sh 3 latency URL 10000 10        HTTP publish -> WebSocket delivery at 10,000 msg/s for 10 s
+#   bench/ws/run.sh 3 latency URL 10000 10 httpclient   the same with HttpClient as the publishers
 #   bench/ws/run.sh 1 idle URL 10000 PID          server memory with 10,000 idle subscriptions
 # The first run in a fresh process is a warm-up (printed, not counted): .NET compiles the hot paths again with
 # optimizations and profile data over the first tens of seconds under load, and a cold run measures that instead.
