@@ -139,7 +139,9 @@ public sealed class MetricsTests(GatewayFactory factory) : IClassFixture<Gateway
 
         await using (var socket = await TestServerSockets.ConnectAsync(factory, vhost))
         {
-            var open = await ScrapeAsync();
+            // The client's connect completes with the upgrade; the server counts the socket just after accepting it.
+            var open = await Eventually.WaitForAsync(ScrapeAsync,
+                text => Value(text, "gateway_websocket_connections_opened_total") > opened, "the accepted WebSocket to be counted");
             Assert.Equal(opened + 1, Value(open, "gateway_websocket_connections_opened_total"));
             Assert.True(Value(open, "gateway_websocket_connections") >= 1);
         }
