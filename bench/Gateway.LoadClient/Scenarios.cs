@@ -107,6 +107,8 @@ internal static class Scenarios
         var perPublisher = total / publishers;
         var interval = TimeSpan.FromSeconds((double)publishers / rate);
         const string path = "/api/vhosts/default/exchanges/amq.default/publish";
+        // The publish's own round trip (request sent → confirm read), beside the delivery's: which side the tail is on.
+        var confirms = new List<double>(total);
         await Task.WhenAll(Enumerable.Range(0, publishers).Select(async p =>
         {
             await using var raw = client == "raw" ? await RawHttpPublisher.ConnectAsync(baseUrl, path, Key) : null;
@@ -121,7 +123,10 @@ internal static class Scenarios
                 var json = Encoding.UTF8.GetBytes("{\"routingKey\":\"lat-bench\",\"payload\":\"" + clock.ElapsedTicks + "\"}");
                 if (raw is not null)
                 {
+                    var sent = clock.ElapsedTicks;
                     await raw.PostAsync(json);
+                    var answered = (clock.ElapsedTicks - sent) * 1_000_000.0 / Stopwatch.Frequency;
+                    lock (confirms) confirms.Add(answered);
                     continue;
                 }
                 using var body = new ByteArrayContent(json);
@@ -137,6 +142,10 @@ internal static class Scenarios
         foreach (var (name, q) in new[] { ("p50_us", 0.5), ("p99_us", 0.99), ("p99.9_us", 0.999) })
             Console.WriteLine($"RESULT|{label}|{name}|{P(q):F0}|us");
         Console.WriteLine($"RESULT|{label}|max_us|{latencies[^1]:F0}|us");
+        if (confirms.Count == 0) return;
+        confirms.Sort();
+        foreach (var (name, q) in new[] { ("confirm_p50_us", 0.5), ("confirm_p99_us", 0.99) })
+            Console.WriteLine($"RESULT|{label}|{name}|{confirms[Math.Min(confirms.Count - 1, (int)(q * confirms.Count))]:F0}|us");
     }
 
     /// <summary>Opens `count` idle subscriptions (100 per socket, on one queue) and reports the server's resident memory growth.</summary>
