@@ -333,12 +333,12 @@ public class QueueArgumentTests : IDisposable
     }
 
     [Fact]
-    public void Headers_given_with_a_rejection_are_added_to_the_dead_letter_copy()
+    public async Task Headers_given_with_a_rejection_are_added_to_the_dead_letter_copy()
     {
         var (q, dead) = WithDeadLetterQueue();
         Send("q", "m");
 
-        q.RejectAsync(Assert.Single(q.TakeAll()).Tag, new Dictionary<string, string> { ["x-webhook-error"] = "HTTP 400" }).GetAwaiter().GetResult();
+        await q.RejectAsync(Assert.Single(q.TakeAll()).Tag, new Dictionary<string, string> { ["x-webhook-error"] = "HTTP 400" });
 
         var d = Assert.Single(dead.TakeAll());
         Assert.Equal("HTTP 400", d.Message.Properties.Headers!["x-webhook-error"]);
