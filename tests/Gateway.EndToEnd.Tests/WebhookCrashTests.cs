@@ -1,3 +1,4 @@
+using Gateway.Testing;
 using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Builder;
@@ -19,50 +20,24 @@ public sealed class WebhookCrashTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string> AllowLoopback = new() { ["Gateway:Webhooks:AllowedNetworks:0"] = "127.0.0.1/32" };
 
-    /// <summary>A Kestrel endpoint on 127.0.0.1 that records (payload, webhook-id, attempt time) and answers 200 after a short pause.</summary>
-    private sealed class Receiver : IAsyncDisposable
+    /// <summary>The shared receiver, answering <paramref name="status"/> after a short pause (so that several POSTs are in
+    /// flight when the gateway dies).</summary>
+    private static async Task<WebhookReceiver> StartReceiverAsync(int status = StatusCodes.Status200OK)
     {
-        private readonly WebApplication _app;
-        public readonly ConcurrentQueue<(string Payload, string Id, string Redelivered)> Received = new();
-
-        private Receiver(WebApplication app) => _app = app;
-
-        public string Url { get; private set; } = "";
-
-        public static async Task<Receiver> StartAsync(int status = StatusCodes.Status200OK)
+        var receiver = await WebhookReceiver.StartAsync();
+        receiver.Respond = async (_, http) =>
         {
-            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "WebhookCrashReceiver" });
-            builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            var app = builder.Build();
-            var receiver = new Receiver(app);
-            app.Run(async http =>
-            {
-                using var reader = new StreamReader(http.Request.Body);
-                var payload = await reader.ReadToEndAsync();
-                receiver.Received.Enqueue((payload, http.Request.Headers["webhook-id"].ToString(), http.Request.Headers["Amqp-Redelivered"].ToString()));
-                await Task.Delay(10); // so that several are in flight when the gateway dies
-                http.Response.StatusCode = status;
-            });
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            receiver.Url = address + "/hook";
-            return receiver;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _app.StopAsync(stop.Token);
-            await _app.DisposeAsync();
-        }
+            await Task.Delay(10);
+            http.Response.StatusCode = status;
+        };
+        return receiver;
     }
 
     [Fact]
     public async Task Every_persistent_message_reaches_the_webhook_at_least_once_across_a_kill_with_stable_ids()
     {
         const int count = 400;
-        await using var receiver = await Receiver.StartAsync();
+        await using var receiver = await StartReceiverAsync();
         await using var gateway = await GatewayProcess.StartAsync(output, AllowLoopback);
         await gateway.Api.DeclareQueueAsync("orders");
         var published = Enumerable.Range(0, count).Select(i => $"order-{i:D4}").ToList();
@@ -71,36 +46,36 @@ public sealed class WebhookCrashTests(ITestOutputHelper output)
                    new { url = receiver.Url, concurrency = 8, retry = new { initialIntervalMilliseconds = 50, maxIntervalMilliseconds = 500, maxAttempts = 100 } }))
             Assert.True(put.IsSuccessStatusCode, $"PUT webhook answered {(int)put.StatusCode}: {await put.Content.ReadAsStringAsync()}");
 
-        await WaitUntilAsync(() => receiver.Received.Count >= count / 4, "a quarter of the messages delivered before the kill", gateway);
+        await WaitUntilAsync(() => receiver.Requests.Count >= count / 4, "a quarter of the messages delivered before the kill", gateway);
         gateway.Kill();
-        var beforeKill = receiver.Received.ToArray();
-        output.WriteLine($"[test] {beforeKill.Length} requests before the kill");
-        Assert.True(beforeKill.Length < count, "every message was delivered before the kill: the test proves nothing");
+        var beforeKill = receiver.Requests;
+        output.WriteLine($"[test] {beforeKill.Count} requests before the kill");
+        Assert.True(beforeKill.Count < count, "every message was delivered before the kill: the test proves nothing");
 
         await gateway.RestartAsync();
-        await WaitUntilAsync(() => receiver.Received.Select(r => r.Payload).Distinct().Count() == count, "every message delivered after the restart", gateway);
+        await WaitUntilAsync(() => receiver.Requests.Select(r => r.Text).Distinct().Count() == count, "every message delivered after the restart", gateway);
         await WaitUntilAsync(async () => (await gateway.Api.FindQueueAsync("orders"))?.Messages == 0, "the queue drained by acks", gateway);
 
-        var all = receiver.Received.ToArray();
-        Assert.Equal(published, all.Select(r => r.Payload).Distinct().Order(StringComparer.Ordinal));
+        var all = receiver.Requests;
+        Assert.Equal(published, all.Select(r => r.Text).Distinct().Order(StringComparer.Ordinal));
         // One message, one id: every attempt of a message, before and after the crash, carries the same webhook-id, and
         // no two messages share one.
-        var idsByPayload = all.GroupBy(r => r.Payload).ToDictionary(g => g.Key, g => g.Select(r => r.Id).Distinct().ToList());
+        var idsByPayload = all.GroupBy(r => r.Text).ToDictionary(g => g.Key, g => g.Select(r => r.Header("webhook-id")).Distinct().ToList());
         Assert.All(idsByPayload, p => Assert.True(p.Value.Count == 1, $"{p.Key} came with ids {string.Join(", ", p.Value)}"));
         Assert.Equal(count, idsByPayload.Values.Select(ids => ids[0]).Distinct().Count());
-        var duplicates = all.GroupBy(r => r.Payload).Where(g => g.Count() > 1).ToList();
-        output.WriteLine($"[test] {all.Length} requests for {count} messages; {duplicates.Count} delivered more than once");
+        var duplicates = all.GroupBy(r => r.Text).Where(g => g.Count() > 1).ToList();
+        output.WriteLine($"[test] {all.Count} requests for {count} messages; {duplicates.Count} delivered more than once");
         // Not asserted: that each second copy says Amqp-Redelivered: true. The journal records a delivery without the
         // delivery waiting for it, so a POST sent in the last instant before the kill may come again unmarked; the
         // webhook-id, checked above, is what a receiver deduplicates on.
-        output.WriteLine($"[test] {duplicates.Count(g => g.Last().Redelivered == "true")} of them marked redelivered");
+        output.WriteLine($"[test] {duplicates.Count(g => g.Last().Header("Amqp-Redelivered") == "true")} of them marked redelivered");
     }
 
     [Fact]
     public async Task A_webhook_disabled_by_410_stays_disabled_after_a_restart_and_keeps_its_message()
     {
         await using var gateway = await GatewayProcess.StartAsync(output, AllowLoopback);
-        await using var receiver = await Receiver.StartAsync(StatusCodes.Status410Gone);
+        await using var receiver = await StartReceiverAsync(StatusCodes.Status410Gone);
         await gateway.Api.DeclareQueueAsync("q");
         using (var put = await gateway.Http.PutAsJsonAsync("api/vhosts/default/queues/q/webhooks/gone", new { url = receiver.Url }))
             Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
@@ -116,7 +91,7 @@ public sealed class WebhookCrashTests(ITestOutputHelper output)
         Assert.Equal("disabled", webhook.GetProperty("status").GetProperty("state").GetString());
         Assert.Contains("410", webhook.GetProperty("status").GetProperty("disabledReason").GetString());
         Assert.Equal(1, (await gateway.Api.FindQueueAsync("q"))!.MessagesReady);
-        Assert.Single(receiver.Received);
+        Assert.Single(receiver.Requests);
     }
 
     private static async Task<string?> StateAsync(GatewayProcess gateway)

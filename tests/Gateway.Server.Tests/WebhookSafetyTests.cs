@@ -1,3 +1,4 @@
+using Gateway.Testing;
 using System.Net;
 
 namespace Gateway.Server.Tests;

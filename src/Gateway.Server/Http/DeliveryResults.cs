@@ -92,10 +92,7 @@ internal sealed class RawDeliveryResult(MessageQueue queue, IReadOnlyList<Delive
         var headers = response.Headers;
         RawHeaders.Write(headers, message.Properties);
         headers[RawHeaders.DeliveryTag] = delivery.Tag.ToString();
-        headers[RawHeaders.Redelivered] = delivery.Redelivered ? "true" : "false";
-        headers[RawHeaders.DeliveryCount] = delivery.DeliveryCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        RawHeaders.Set(headers, RawHeaders.Exchange, MessageMapping.ApiExchangeName(message.Exchange));
-        RawHeaders.Set(headers, RawHeaders.RoutingKey, message.RoutingKey);
+        RawHeaders.ForEachDeliveryHeader(delivery, headers, static (h, name, value) => h[name] = value);
         response.ContentLength = message.Body.Length;
         await response.Body.WriteAsync(message.Body, cancellationToken);
     }

@@ -111,6 +111,18 @@ internal static class RawHeaders
             }));
     }
 
+    /// <summary>
+    /// Passes the delivery's own headers (exchange, routing key, redelivered, delivery count), encoded, to
+    /// <paramref name="add"/>: the raw pull's response and a webhook's request carry the same ones.
+    /// </summary>
+    public static void ForEachDeliveryHeader<TState>(Gateway.Broker.Queues.Delivery delivery, TState state, Action<TState, string, string> add)
+    {
+        add(state, Exchange, Encode(MessageMapping.ApiExchangeName(delivery.Message.Exchange)));
+        add(state, RoutingKey, Encode(delivery.Message.RoutingKey));
+        add(state, Redelivered, delivery.Redelivered ? "true" : "false");
+        add(state, DeliveryCount, delivery.DeliveryCount.ToString(CultureInfo.InvariantCulture));
+    }
+
     public static void Set(IHeaderDictionary headers, string name, string? value)
     {
         if (value is not null) headers[name] = Encode(value);

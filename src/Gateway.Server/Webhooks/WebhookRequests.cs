@@ -77,10 +77,7 @@ internal static class WebhookRequests
         content.TryAddWithoutValidation("Content-Type", RawHeaders.Encode(properties.ContentType ?? "application/octet-stream"));
         if (properties.ContentEncoding is not null) content.TryAddWithoutValidation("Content-Encoding", RawHeaders.Encode(properties.ContentEncoding));
         RawHeaders.ForEach(properties, headers, static (h, name, value) => h.TryAddWithoutValidation(name, value));
-        headers.TryAddWithoutValidation(RawHeaders.Exchange, RawHeaders.Encode(MessageMapping.ApiExchangeName(message.Exchange)));
-        headers.TryAddWithoutValidation(RawHeaders.RoutingKey, RawHeaders.Encode(message.RoutingKey));
-        headers.TryAddWithoutValidation(RawHeaders.Redelivered, delivery.Redelivered ? "true" : "false");
-        headers.TryAddWithoutValidation(RawHeaders.DeliveryCount, delivery.DeliveryCount.ToString(CultureInfo.InvariantCulture));
+        RawHeaders.ForEachDeliveryHeader(delivery, headers, static (h, name, value) => h.TryAddWithoutValidation(name, value));
         if (format == WebhookFormat.CloudEvents)
         {
             headers.TryAddWithoutValidation("ce-specversion", "1.0");
