@@ -4,4 +4,9 @@ var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.ClearProviders();
 var app = builder.Build();
 app.MapPost("/publish", () => Results.Accepted());
+// The gateway's publish path answering what the gateway answers, for the latency scenario's floor
+// (Gateway.LoadClient latency-floor): the same requests, nothing behind them.
+app.MapPost("/api/vhosts/default/exchanges/amq.default/publish", () => Results.Ok(new Answer(true, 1, false, false)));
 app.Run();
+
+internal sealed record Answer(bool Routed, int Queues, bool Returned, bool Rejected);

@@ -13,7 +13,9 @@ using System.Text;
 using System.Text.Json;
 
 //   ... -- fanout http://127.0.0.1:8080 [messages=100000]
-//   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10] [raw|httpclient]
+//   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10] [raw|httpclient|eventloop]
+//   ... -- latency-floor http://127.0.0.1:8081 [rate=10000] [seconds=10] [raw|eventloop]
+//       (the same publishes against bench/Gateway.Baseline, which answers the publish path trivially: the floor)
 //   ... -- idle http://127.0.0.1:8080 [subscriptions=10000] <server pid>
 //   ... -- webhook http://127.0.0.1:8080 [messages=20000] [concurrency=1,32]
 //       (start the gateway with Gateway__Webhooks__AllowedNetworks__0=127.0.0.1/32: the receiver listens on loopback)
@@ -24,15 +26,17 @@ if (args.Length > 0 && args[0] == "webhook")
     await WebhookScenario.RunAsync(new HttpClient { BaseAddress = new Uri(target) }, args.Length > 2 ? int.Parse(args[2]) : 20_000, levels);
     return;
 }
-if (args.Length > 0 && args[0] is "fanout" or "latency" or "idle")
+if (args.Length > 0 && args[0] is "fanout" or "latency" or "latency-floor" or "idle")
 {
     var target = args[1].TrimEnd('/');
     var client = Scenarios.Client(target);
     switch (args[0])
     {
         case "fanout": await Scenarios.FanoutAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 100_000); break;
-        case "latency": await Scenarios.LatencyAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? int.Parse(args[3]) : 10,
-            args.Length > 4 ? args[4] : "raw"); break;
+        case "latency" or "latency-floor":
+            await Scenarios.LatencyAsync(client, target, args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? int.Parse(args[3]) : 10,
+                args.Length > 4 ? args[4] : "raw", consume: args[0] == "latency");
+            break;
         default: await Scenarios.IdleAsync(client, target, int.Parse(args[2]), int.Parse(args[3])); break;
     }
     return;

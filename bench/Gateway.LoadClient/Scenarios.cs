@@ -81,21 +81,35 @@ internal static class Scenarios
 
     /// <summary>
     /// Publishes single messages over HTTP at a fixed rate (each carrying its send time) and measures the time until
-    /// the WebSocket delivery arrives (auto-ack, prefetch 100).
+    /// the WebSocket delivery arrives (auto-ack, prefetch 100), and each publish's own round trip.
     /// </summary>
-    /// <param name="client">"raw": publishers write HTTP/1.1 on sockets by hand, as wrk does (<see cref="RawHttpPublisher"/>);
-    /// "httpclient": .NET's HttpClient, which costs the shared cores more.</param>
-    public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds, string client = "raw")
+    /// <param name="client">"raw": sixteen async publishers paced by .NET timers, writing HTTP/1.1 on sockets by hand as
+    /// wrk does (<see cref="RawHttpPublisher"/>), and ClientWebSocket; "httpclient": the same with .NET's HttpClient;
+    /// "eventloop": one thread, evenly spaced messages, latency from each message's due time (<see cref="EventLoopLatency"/>).</param>
+    /// <param name="consume">False for the floor: the same publishes against any server answering the publish path
+    /// (bench/Gateway.Baseline does, trivially), without the WebSocket, so that only the round trips are measured.</param>
+    public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds, string client = "raw", bool consume = true)
     {
-        await http.DeleteAsync("/api/vhosts/default/queues/lat-bench");
-        (await http.PutAsJsonAsync("/api/vhosts/default/queues/lat-bench", new { durable = false })).EnsureSuccessStatusCode();
-        var socket = await ConnectAsync(baseUrl);
-        await SendAsync(socket, """{"type":"subscribe","id":"l","queue":"lat-bench","prefetch":100,"ackMode":"auto"}""");
+        if (consume)
+        {
+            await http.DeleteAsync("/api/vhosts/default/queues/lat-bench");
+            (await http.PutAsJsonAsync("/api/vhosts/default/queues/lat-bench", new { durable = false })).EnsureSuccessStatusCode();
+        }
+        var label = (consume ? "ws_latency_" : "http_floor_latency_") + rate + "mps" + (client == "raw" ? "" : "_" + client);
+        if (client == "eventloop")
+        {
+            var loop = new Thread(() => EventLoopLatency.Run(baseUrl, Key, rate, seconds, connections: 16, consume, label)) { Name = "event loop" };
+            loop.Start();
+            loop.Join();
+            return;
+        }
+        var socket = consume ? await ConnectAsync(baseUrl) : null;
+        if (socket is not null) await SendAsync(socket, """{"type":"subscribe","id":"l","queue":"lat-bench","prefetch":100,"ackMode":"auto"}""");
         const int publishers = 16;
         var total = rate * seconds / publishers * publishers;
         var latencies = new List<double>(total);
         var clock = Stopwatch.StartNew();
-        var consumer = Task.Run(() => CountDeliveriesAsync(socket, total, frame =>
+        var consumer = socket is null ? Task.FromResult(0L) : Task.Run(() => CountDeliveriesAsync(socket, total, frame =>
         {
             // The payload is the send timestamp in Stopwatch ticks: "payload":"<ticks>"
             var text = Encoding.UTF8.GetString(frame.Span);
@@ -121,31 +135,32 @@ internal static class Scenarios
                 // The body is written by hand and sent with a Content-Length, as curl or a browser's fetch would send it
                 // (PostAsJsonAsync would serialize by reflection and stream the body chunked).
                 var json = Encoding.UTF8.GetBytes("{\"routingKey\":\"lat-bench\",\"payload\":\"" + clock.ElapsedTicks + "\"}");
-                if (raw is not null)
+                var sent = clock.ElapsedTicks;
+                if (raw is not null) await raw.PostAsync(json);
+                else
                 {
-                    var sent = clock.ElapsedTicks;
-                    await raw.PostAsync(json);
-                    var answered = (clock.ElapsedTicks - sent) * 1_000_000.0 / Stopwatch.Frequency;
-                    lock (confirms) confirms.Add(answered);
-                    continue;
+                    using var body = new ByteArrayContent(json);
+                    body.Headers.ContentType = Json;
+                    (await http.PostAsync(path, body)).EnsureSuccessStatusCode();
                 }
-                using var body = new ByteArrayContent(json);
-                body.Headers.ContentType = Json;
-                (await http.PostAsync(path, body)).EnsureSuccessStatusCode();
+                var answered = (clock.ElapsedTicks - sent) * 1_000_000.0 / Stopwatch.Frequency;
+                lock (confirms) confirms.Add(answered);
             }
         }));
         await consumer.WaitAsync(TimeSpan.FromSeconds(30));
-        latencies.Sort();
-        double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
-        var label = client == "raw" ? $"ws_latency_{rate}mps" : $"ws_latency_{rate}mps_httpclient";
-        Console.WriteLine($"RESULT|{label}|achieved_rate|{latencies.Count / clock.Elapsed.TotalSeconds:F1}|msg/s");
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"RESULT|{label}|achieved_rate|{confirms.Count / elapsed:F1}|msg/s");
+        if (consume) Report(label, "", latencies);
+        Report(label, "confirm_", confirms);
+    }
+
+    /// <summary>Prints p50, p99, p99.9 and the maximum of <paramref name="values"/> (microseconds) as RESULT lines.</summary>
+    public static void Report(string label, string prefix, List<double> values)
+    {
+        values.Sort();
         foreach (var (name, q) in new[] { ("p50_us", 0.5), ("p99_us", 0.99), ("p99.9_us", 0.999) })
-            Console.WriteLine($"RESULT|{label}|{name}|{P(q):F0}|us");
-        Console.WriteLine($"RESULT|{label}|max_us|{latencies[^1]:F0}|us");
-        if (confirms.Count == 0) return;
-        confirms.Sort();
-        foreach (var (name, q) in new[] { ("confirm_p50_us", 0.5), ("confirm_p99_us", 0.99) })
-            Console.WriteLine($"RESULT|{label}|{name}|{confirms[Math.Min(confirms.Count - 1, (int)(q * confirms.Count))]:F0}|us");
+            Console.WriteLine($"RESULT|{label}|{prefix}{name}|{values[Math.Min(values.Count - 1, (int)(q * values.Count))]:F0}|us");
+        Console.WriteLine($"RESULT|{label}|{prefix}max_us|{values[^1]:F0}|us");
     }
 
     /// <summary>Opens `count` idle subscriptions (100 per socket, on one queue) and reports the server's resident memory growth.</summary>

@@ -9,6 +9,9 @@
 #   bench/ws/run.sh 3 fanout URL 200000           one fanout exchange to 10 queues, one WebSocket consumer each
 #   bench/ws/run.sh 3 latency URL 10000 10        HTTP publish -> WebSocket delivery at 10,000 msg/s for 10 s
 #   bench/ws/run.sh 3 latency URL 10000 10 httpclient   the same with HttpClient as the publishers
+#   bench/ws/run.sh 3 latency URL 10000 10 eventloop    the same from a one-thread event loop, evenly spaced, wrk2-style
+#   bench/ws/run.sh 3 latency-floor URL 10000 10 raw    the floor: the same publishes against bench/Gateway.Baseline,
+#                                                       which answers the publish path and does nothing else
 #   bench/ws/run.sh 1 idle URL 10000 PID          server memory with 10,000 idle subscriptions
 # The first run in a fresh process is a warm-up (printed, not counted): .NET compiles the hot paths again with
 # optimizations and profile data over the first tens of seconds under load, and a cold run measures that instead.
@@ -19,14 +22,16 @@ runs=${1:-3}; shift
 out=/tmp/gw-bench-ws
 dotnet build -c Release "$root/src/Gateway.Server" -o $out/server >/dev/null
 dotnet build -c Release "$root/bench/Gateway.LoadClient" -o $out/client >/dev/null
+dll=$out/server/Gateway.Server.dll
+if [ "$1" = latency-floor ]; then dotnet build -c Release "$root/bench/Gateway.Baseline" -o $out/baseline >/dev/null; dll=$out/baseline/Gateway.Baseline.dll; fi
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export GATEWAY_KEY=gw_benchmarkkey.$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 Gateway__DataPath=$data Gateway__Auth__BootstrapKey=$GATEWAY_KEY Logging__LogLevel__Default=Warning \
-  dotnet $out/server/Gateway.Server.dll --urls http://127.0.0.1:$port > $out/server.log 2>&1 &
+  dotnet $dll --urls http://127.0.0.1:$port > $out/server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 300); do curl -fs http://127.0.0.1:$port/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:$port/readyz 2>&1 && break; sleep 0.1; done
 args=("$@"); args=("${args[@]/URL/http://127.0.0.1:$port}"); args=("${args[@]/PID/$server}")
 cpu() { awk '{printf "%.2f", ($14+$15)/100}' /proc/$server/stat; }
 for run in $(seq 0 "$runs"); do
