@@ -223,6 +223,72 @@ public sealed class StreamSecurityTests(OriginGateway gateway) : IClassFixture<O
         await Eventually.WaitForAsync(() => _admin.GetQueueAsync(vhost, "q"), q => q.MessagesReady == 1 && q.Consumers == 0, "the delivery to be requeued");
     }
 
+    // ------------------------------------------------------------------ a permission change ends what may no longer be read
+
+    [Fact]
+    public async Task Taking_away_read_permission_cancels_the_users_WebSocket_subscriptions_with_access_refused()
+    {
+        var (vhost, user) = await ReaderAsync();
+        await _admin.DeclareQueueAsync(vhost, "other");
+        await using var socket = await TestServerSockets.ConnectWithKeyAsync(gateway, vhost, user.Key);
+        await socket.SubscribeAsync("s", "q", ackMode: "manual");
+        await socket.SubscribeAsync("o", "other", ackMode: "manual");
+        await _admin.PublishToQueueAsync(vhost, "q", "one");
+        Assert.Equal("one", (await socket.ExpectAsync("delivery")).Str("payload")); // held, not acked
+
+        await _admin.SetPermissionAsync(vhost, user.Name, "", ".*", "^other$");
+
+        var cancelled = await socket.ExpectAsync("cancelled");
+        Assert.Equal("s", cancelled.Str("id"));
+        Assert.Equal("access-refused", cancelled.Str("reason"));
+        Assert.Contains("'q'", cancelled.Str("detail"));
+        // The held delivery went back to its queue; the socket and the subscription still allowed go on.
+        await Eventually.WaitForAsync(() => _admin.GetQueueAsync(vhost, "q"), q => q.MessagesReady == 1 && q.Consumers == 0, "the delivery to be requeued");
+        await socket.PingAsync();
+        await _admin.PublishToQueueAsync(vhost, "other", "two");
+        Assert.Equal("two", (await socket.ExpectAsync("delivery")).Str("payload"));
+        Assert.Equal(1, (await _admin.GetQueueAsync(vhost, "other")).Consumers);
+    }
+
+    [Fact]
+    public async Task A_permission_change_that_keeps_read_access_leaves_the_subscriptions_alone()
+    {
+        var (vhost, user) = await ReaderAsync();
+        await using var socket = await TestServerSockets.ConnectWithKeyAsync(gateway, vhost, user.Key);
+        await socket.SubscribeAsync("s", "q");
+        using var stream = await SseStream.OpenAsync(user.Client, Events(vhost, "q", "?ackMode=auto"));
+        await Eventually.WaitForAsync(() => _admin.GetQueueAsync(vhost, "q"), q => q.Consumers == 2, "both subscriptions");
+
+        await _admin.SetPermissionAsync(vhost, user.Name, ".*", "", "^q$"); // configure and write change, read still covers q
+        await _admin.SetPermissionAsync(vhost, await _admin.CreateUserAsync(), "", "", ""); // another user's change
+
+        await _admin.PublishToQueueAsync(vhost, "q", "one");
+        await _admin.PublishToQueueAsync(vhost, "q", "two");
+        var delivered = new List<string> { (await socket.ExpectAsync("delivery")).Str("payload"), (await stream.NextAsync()).Data.GetProperty("payload").GetString()! };
+        Assert.Equal(["one", "two"], delivered.Order());
+        Assert.Equal(2, (await _admin.GetQueueAsync(vhost, "q")).Consumers);
+    }
+
+    [Fact]
+    public async Task Taking_away_read_permission_ends_the_users_event_streams_with_a_cancelled_event()
+    {
+        var (vhost, user) = await ReaderAsync();
+        await _admin.PublishToQueueAsync(vhost, "q", "one");
+        using var stream = await SseStream.OpenAsync(user.Client, Events(vhost, "q"));
+        Assert.Equal("delivery", (await stream.NextAsync()).Name);
+
+        await _admin.SendOkAsync(HttpMethod.Delete, SecurityUrls.Permission(vhost, user.Name), body: null, HttpStatusCode.NoContent);
+
+        var cancelled = await stream.NextAsync();
+        Assert.Equal("cancelled", cancelled.Name);
+        Assert.Equal("access-refused", cancelled.Data.GetProperty("reason").GetString());
+        Assert.True(await stream.EndedAsync());
+        await Eventually.WaitForAsync(() => _admin.GetQueueAsync(vhost, "q"), q => q.MessagesReady == 1 && q.Consumers == 0, "the delivery to be requeued");
+        // Reconnecting is refused: the stream does not come back.
+        using var again = await user.Client.GetAsync(Events(vhost, "q"), HttpCompletionOption.ResponseHeadersRead);
+        await ProblemAssert.IsProblemAsync(again, HttpStatusCode.Forbidden);
+    }
+
     [Fact]
     public async Task Deleting_a_user_closes_its_WebSockets()
     {

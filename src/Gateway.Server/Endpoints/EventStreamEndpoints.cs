@@ -24,8 +24,10 @@ namespace Gateway.Server.Endpoints;
 /// Cases: the client disconnects → the subscription is cancelled and its unacknowledged deliveries go back to the
 /// queue (redelivered). The client reconnects with <c>Last-Event-ID</c> → the stream starts with an event
 /// <c>resumed</c> that says what happened to what it missed: manual deliveries that were not acked were requeued and
-/// come again; auto-acked ones after that id cannot be replayed. The queue is deleted → an event <c>cancelled</c>,
-/// then the stream ends. The server stops → the stream ends.
+/// come again; auto-acked ones after that id cannot be replayed. The queue is deleted, or the user's permissions change
+/// so that it may no longer read the queue → an event <c>cancelled</c> (reason <c>queue-deleted</c> or
+/// <c>access-refused</c>), then the stream ends and what was not acked goes back to the queue. The key that opened it is
+/// revoked or expires → an event <c>error</c> (reason <c>key-revoked</c>), then likewise. The server stops → the stream ends.
 /// </remarks>
 internal static class EventStreamEndpoints
 {
@@ -62,7 +64,10 @@ internal static class EventStreamEndpoints
                 response.Headers["X-Accel-Buffering"] = "no";
                 // A revoked or expired key ends the streams it opened, with an 'error' event saying so.
                 var keyLifetime = http.User.FindFirst(Access.KeyClaim)?.Value is { } keyId ? access.Users.KeyLifetime(keyId) : CancellationToken.None;
-                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping, keyLifetime);
+                // So does a change of the user's permissions that takes away reading the queue, with a 'cancelled' event.
+                var readLost = new CancellationTokenSource();
+                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping, keyLifetime, readLost.Token);
+                using var watch = access.WatchRead(http.User, vhost, queue, () => _ = readLost.CancelAsync());
                 using var open = metrics.EventStreamOpened();
                 var token = stopping.Token;
                 var heartbeat = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
@@ -109,7 +114,8 @@ internal static class EventStreamEndpoints
                     }
                     if (consumer.EndReason == ConsumerEndReason.QueueDeleted)
                     {
-                        await WriteEventAsync(response, "cancelled", null, "{\"reason\":\"queue-deleted\"}", CancellationToken.None);
+                        await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(new CancelledEvent { Reason = "queue-deleted" },
+                            GatewayJsonContext.Default.CancelledEvent), CancellationToken.None);
                         await response.Body.FlushAsync(CancellationToken.None);
                     }
                 }
@@ -117,6 +123,15 @@ internal static class EventStreamEndpoints
                 {
                     await WriteEventAsync(response, "error", null, "{\"reason\":\"key-revoked\",\"detail\":\"The API key that opened this stream was revoked or expired.\"}",
                         CancellationToken.None);
+                    await response.Body.FlushAsync(CancellationToken.None);
+                }
+                catch (OperationCanceledException) when (readLost.IsCancellationRequested && !http.RequestAborted.IsCancellationRequested)
+                {
+                    await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(new CancelledEvent
+                    {
+                        Reason = "access-refused",
+                        Detail = $"The user may no longer read queue '{queue}' in vhost '{vhost}': its permissions changed.",
+                    }, GatewayJsonContext.Default.CancelledEvent), CancellationToken.None);
                     await response.Body.FlushAsync(CancellationToken.None);
                 }
                 catch (OperationCanceledException)
@@ -137,7 +152,8 @@ internal static class EventStreamEndpoints
             .AcceptsTicket()
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
-                             "'cancelled' when the queue is deleted, 'error' when the key that opened the stream is revoked or expires; a comment " +
+                             "'cancelled' when the queue is deleted (reason queue-deleted) or the user's permissions change so that it may no longer read " +
+                             "the queue (reason access-refused), 'error' when the key that opened the stream is revoked or expires; a comment " +
                              "every Gateway:EventStream:HeartbeatSeconds (default 15 s). Browsers authenticate with ?ticket= (CreateTicket). " +
                              "ackMode=manual (default): ack over POST …/ack, at most " +
                              "'prefetch' (1 to Gateway:Limits:MaxPrefetch, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked. " +
@@ -164,6 +180,15 @@ public sealed class ResumedEvent
     public required string LastEventId { get; set; }
     /// <summary>What happened to the deliveries after it.</summary>
     public required string Detail { get; set; }
+}
+
+/// <summary>The data of a <c>cancelled</c> event: the stream ends after it.</summary>
+public sealed class CancelledEvent
+{
+    /// <summary><c>queue-deleted</c>, or <c>access-refused</c> when the user's permissions no longer let it read the queue.</summary>
+    public required string Reason { get; set; }
+    /// <summary>What happened, for people.</summary>
+    public string? Detail { get; set; }
 }
 
 /// <summary>Server-Sent Events settings, bound from <c>Gateway:EventStream</c>.</summary>

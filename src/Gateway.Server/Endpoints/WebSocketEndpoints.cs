@@ -33,6 +33,7 @@ internal static class WebSocketEndpoints
                 var session = new SocketSession(socket, v, validator, json.Value.SerializerOptions, limits.Value, memory)
                 {
                     Authorize = (permission, resource) => access.Denial(user, vhost, permission, resource),
+                    WatchRead = (queue, lost) => access.WatchRead(user, vhost, queue, lost),
                 };
                 // A revoked or expired key ends the sockets it opened, not only its next request.
                 using var revoked = user.FindFirst(Access.KeyClaim)?.Value is { } keyId

@@ -54,6 +54,7 @@ namespace Gateway.Server.Json;
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ClientFrame))]
 [JsonSerializable(typeof(Gateway.Server.WebSockets.ServerFrame))]
 [JsonSerializable(typeof(Gateway.Server.Endpoints.ResumedEvent))]
+[JsonSerializable(typeof(Gateway.Server.Endpoints.CancelledEvent))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;

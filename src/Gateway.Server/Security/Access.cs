@@ -3,6 +3,7 @@ using Gateway.Broker;
 using Gateway.Server.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace Gateway.Server.Security;
 
@@ -33,6 +34,30 @@ public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
     /// <summary>Null when allowed, else the reason.</summary>
     public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) =>
         !Enabled ? null : UserOf(principal) is { } user ? users.Check(user, vhost, permission, resource) : "Not signed in.";
+
+    /// <summary>
+    /// Calls <paramref name="lost"/> when a change of the caller's permissions takes away reading <paramref name="queue"/>
+    /// (possibly more than once, and on the thread that changed them: keep it short), including at once when it is already
+    /// gone: subscriptions end then, not at their next reconnect. Dispose to stop watching. Nothing to watch when
+    /// authentication is off.
+    /// </summary>
+    public IDisposable WatchRead(ClaimsPrincipal principal, string vhost, string queue, Action lost)
+    {
+        if (!Enabled || UserOf(principal) is not { } user) return NoWatch.Instance;
+        void Check()
+        {
+            if (users.Check(user, vhost, Permission.Read, queue) is not null) lost();
+        }
+        var watch = ChangeToken.OnChange(() => users.WatchPermissions(user), Check);
+        Check(); // a change between the request's authorization and the watch is not missed
+        return watch;
+    }
+
+    private sealed class NoWatch : IDisposable
+    {
+        public static readonly NoWatch Instance = new();
+        public void Dispose() { }
+    }
 
     /// <summary>The 403 answer when the caller lacks <paramref name="permission"/> on the resource, else null.</summary>
     public ProblemHttpResult? Check(HttpContext http, string vhost, Permission permission, string resource) =>

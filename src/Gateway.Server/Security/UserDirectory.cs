@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Gateway.Broker;
 using Gateway.Storage;
 using Gateway.Storage.Topology;
+using Microsoft.Extensions.Primitives;
 
 namespace Gateway.Server.Security;
 
@@ -48,6 +49,7 @@ public sealed class UserDirectory
     private readonly Dictionary<(string User, string Vhost), Grant> _grants = new();
     private readonly ConcurrentDictionary<string, (string User, string KeyId, long? ExpiresAt)> _verified = new(StringComparer.Ordinal);
     private readonly Dictionary<string, KeyLifetimeSource> _lifetimes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CancellationTokenSource> _permissionWatches = new(StringComparer.Ordinal);
     private readonly SqliteStore? _store;
     private readonly TimeProvider _time;
 
@@ -302,10 +304,11 @@ public sealed class UserDirectory
     public bool SetPermission(string user, string vhost, string configure, string write, string read)
     {
         var grant = Compile(configure, write, read);
+        bool created;
         lock (_lock)
         {
             if (!_users.ContainsKey(user)) throw new BrokerException(BrokerError.NotFound, $"No user '{user}'.");
-            var created = !_grants.ContainsKey((user, vhost));
+            created = !_grants.ContainsKey((user, vhost));
             _store?.Write(db =>
             {
                 if (db.Permissions.Find(user, vhost) is { } row)
@@ -317,8 +320,9 @@ public sealed class UserDirectory
                 else db.Permissions.Add(new PermissionRow { User = user, Vhost = vhost, Configure = configure, Write = write, Read = read });
             });
             _grants[(user, vhost)] = grant;
-            return created;
         }
+        PermissionsChanged(user);
+        return created;
     }
 
     /// <summary>Removes a user's permissions in a vhost; false when there were none.</summary>
@@ -329,8 +333,31 @@ public sealed class UserDirectory
             if (!_grants.ContainsKey((user, vhost))) return false;
             _store?.Write(db => db.Permissions.Remove(db.Permissions.Find(user, vhost)!));
             _grants.Remove((user, vhost));
-            return true;
         }
+        PermissionsChanged(user);
+        return true;
+    }
+
+    /// <summary>
+    /// A change token that fires the next time the user's permissions are set or removed (in any vhost): open
+    /// subscriptions check their read permission again then (<see cref="ChangeToken.OnChange(Func{IChangeToken?}, Action)"/>
+    /// watches every change). One token source per watched user, however many subscriptions watch it.
+    /// </summary>
+    public IChangeToken WatchPermissions(string user)
+    {
+        lock (_lock)
+        {
+            if (!_permissionWatches.TryGetValue(user, out var source)) _permissionWatches[user] = source = new CancellationTokenSource();
+            return new CancellationChangeToken(source.Token);
+        }
+    }
+
+    // Outside the lock: the watchers' callbacks run on this thread and check permissions (which take the lock).
+    private void PermissionsChanged(string user)
+    {
+        CancellationTokenSource? source;
+        lock (_lock) _permissionWatches.Remove(user, out source);
+        source?.Cancel();
     }
 
     /// <summary>Drops every permission in a deleted vhost.</summary>

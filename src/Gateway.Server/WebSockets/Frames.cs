@@ -80,10 +80,10 @@ public sealed class ServerFrame
     public int? Queues { get; set; }
     /// <summary>declared: the queue's name.</summary>
     public string? Queue { get; set; }
-    /// <summary>cancelled: client or queue-deleted.</summary>
+    /// <summary>cancelled: client, queue-deleted or access-refused.</summary>
     public string? Reason { get; set; }
     /// <summary>error: the HTTP status the same error has in the REST API.</summary>
     public int? Status { get; set; }
-    /// <summary>error: what went wrong.</summary>
+    /// <summary>error: what went wrong; cancelled with access-refused: why.</summary>
     public string? Detail { get; set; }
 }

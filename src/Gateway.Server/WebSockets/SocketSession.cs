@@ -46,6 +46,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         public readonly SortedSet<long> Outstanding = [];
         public Task Pump = Task.CompletedTask;
         public bool CancelledByClient;
+        public IDisposable? ReadWatch;
     }
 
     private readonly SemaphoreSlim _send = new(1, 1);
@@ -55,6 +56,13 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     /// write on the exchange). Allows everything by default (authentication off).
     /// </summary>
     public Func<Security.Permission, string, string?> Authorize { get; init; } = static (_, _) => null;
+
+    /// <summary>
+    /// Watches the user's read permission on a queue: calls back when a change of permissions takes it away (see
+    /// <see cref="Security.Access.WatchRead"/>). The subscription then ends with a <c>cancelled</c> frame, reason
+    /// <c>access-refused</c>. Watches nothing by default (authentication off).
+    /// </summary>
+    public Func<string, Action, IDisposable>? WatchRead { get; init; }
 
     /// <summary>
     /// Closes the socket from the server's side (e.g. 1008 when the key that opened it is revoked): the close frame
@@ -236,6 +244,29 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
         await SendAsync(new ServerFrame { Type = "subscribed", Id = frame.Id });
         subscription.Pump = Task.Run(() => PumpAsync(subscription, aborted), CancellationToken.None);
+        subscription.ReadWatch = WatchRead?.Invoke(queue.Name, () => _ = Task.Run(() => RefuseAsync(subscription)));
+    }
+
+    // The user may no longer read the subscription's queue: it ends as a cancel would (unacked deliveries go back),
+    // and the client is told why.
+    private async Task RefuseAsync(Subscription subscription)
+    {
+        lock (_lock)
+            if (!_subscriptions.TryGetValue(subscription.Id, out var current) || current != subscription) return;
+        End(subscription);
+        try
+        {
+            await subscription.Pump;
+            await SendAsync(new ServerFrame
+            {
+                Type = "cancelled", Id = subscription.Id, Reason = "access-refused",
+                Detail = $"The user may no longer read queue '{subscription.Queue.Name}': its permissions changed.",
+            });
+        }
+        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The socket went away meanwhile.
+        }
     }
 
     // Sends a subscription's deliveries in order. Ends when its consumer ends (cancel, queue deleted, socket gone).
@@ -329,6 +360,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
 
     private void Forget(Subscription subscription)
     {
+        subscription.ReadWatch?.Dispose();
         lock (_lock)
         {
             _subscriptions.Remove(subscription.Id);

@@ -168,6 +168,7 @@ export class LiveConsumer extends EventTarget {
         this.deliveries = this.deliveries.filter((d) => d.subscription !== frame.id);
         this.resolve(frame.id, frame);
         if (frame.reason === 'queue-deleted' && s) this.notice(`The queue '${s.queue}' was deleted: its subscription ended.`, 'error');
+        if (frame.reason === 'access-refused' && s) this.notice(`You may no longer read the queue '${s.queue}': its subscription ended.`, 'error');
         this.changed();
         break;
       }
