@@ -39,14 +39,19 @@ internal static unsafe class EventLoopLatency
         public long Due = -1; // the in-flight message's due time; -1 when idle
     }
 
-    public static void Run(string baseUrl, string? key, int rate, int seconds, int connections, bool consume, string label)
+    public static void Run(string baseUrl, string? key, int rate, int seconds, int connections, bool consume, string label, bool overWebSocket = false)
     {
         var uri = new Uri(baseUrl);
         const string path = "/api/vhosts/default/exchanges/amq.default/publish";
         var head = Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: {uri.Authority}\r\n" +
             (key is null ? "" : $"Authorization: Bearer {key}\r\n") + "Content-Type: application/json\r\nContent-Length: ");
 
-        var publishers = Enumerable.Range(0, connections).Select(_ => new Publisher(Connect(uri))).ToArray();
+        // Over a WebSocket: one socket publishes every message as it is due (publish frames, answered by confirms in
+        // order), instead of one HTTP request per message on the connections.
+        var publishers = overWebSocket ? [] : Enumerable.Range(0, connections).Select(_ => new Publisher(Connect(uri))).ToArray();
+        var pub = overWebSocket ? OpenWebSocket(uri, key) : null;
+        var pubBuffer = new byte[1 << 20];
+        var pubRead = 0;
         var ws = consume ? OpenWebSocket(uri, key) : null;
         if (ws is not null) SendText(ws, """{"type":"subscribe","id":"l","queue":"lat-bench","prefetch":100,"ackMode":"auto"}""");
         var wsBuffer = new byte[1 << 20];
@@ -61,7 +66,7 @@ internal static unsafe class EventLoopLatency
         var deadline = start + (long)((seconds + 30) * (double)Stopwatch.Frequency);
         long next = 0; // the next message to send
         var request = new byte[4096];
-        var fds = stackalloc PollFd[connections + 1];
+        var fds = stackalloc PollFd[connections + 2];
         // LATENCY_DUMP=<file>: each publish's due time and round trip (µs), to see whether slow ones come in episodes.
         using var dump = Environment.GetEnvironmentVariable("LATENCY_DUMP") is { } file ? new StreamWriter(file) : null;
 
@@ -70,6 +75,9 @@ internal static unsafe class EventLoopLatency
             var now = Stopwatch.GetTimestamp();
             if (now > deadline) throw new TimeoutException($"{deliveries.Count:N0} of {total:N0} deliveries arrived.");
 
+            for (; pub is not null && next < total && start + (long)(next * interval) <= now; next++)
+                SendText(pub, "{\"type\":\"publish\",\"id\":\"" + next + "\",\"routingKey\":\"lat-bench\",\"payload\":\"" +
+                              (start + (long)(next * interval)) + "\"}");
             // Send every message that is due on an idle connection.
             for (var p = 0; next < total && p < publishers.Length; p++)
             {
@@ -90,12 +98,14 @@ internal static unsafe class EventLoopLatency
             // Wait for an answer, a delivery or the next due time, whichever is first.
             var count = 0;
             if (ws is not null) fds[count++] = new PollFd { Fd = (int)ws.Handle, Events = PollIn };
+            var pubIndex = count;
+            if (pub is not null) fds[count++] = new PollFd { Fd = (int)pub.Handle, Events = PollIn };
             var firstPublisher = count;
             foreach (var publisher in publishers)
                 if (publisher.Due >= 0) fds[count++] = new PollFd { Fd = (int)publisher.Socket.Handle, Events = PollIn };
             var anyIdle = publishers.Any(p => p.Due < 0);
             Timespec timeout;
-            var wait = next < total && anyIdle ? start + (long)(next * interval) - Stopwatch.GetTimestamp() : Stopwatch.Frequency / 10;
+            var wait = next < total && (anyIdle || pub is not null) ? start + (long)(next * interval) - Stopwatch.GetTimestamp() : Stopwatch.Frequency / 10;
             if (wait < 0) wait = 0;
             var nanoseconds = (long)(wait * (1_000_000_000.0 / Stopwatch.Frequency));
             timeout.Seconds = nanoseconds / 1_000_000_000;
@@ -116,6 +126,18 @@ internal static unsafe class EventLoopLatency
                     deliveries.Add((received - due) * toMicroseconds);
                 });
             }
+            if (pub is not null && fds[pubIndex].Revents != 0)
+            {
+                pubRead += Receive(pub, pubBuffer, pubRead);
+                var received = Stopwatch.GetTimestamp();
+                pubRead = ConsumeFrames(pubBuffer, pubRead, frame =>
+                {
+                    if (!frame.StartsWith("{\"type\":\"confirm\""u8)) throw new IOException("The publish was answered: " + Encoding.UTF8.GetString(frame));
+                    var at = frame.IndexOf("\"id\":\""u8) + 6;
+                    var k = long.Parse(Encoding.ASCII.GetString(frame.Slice(at, frame[at..].IndexOf((byte)'"'))));
+                    roundTrips.Add((received - (start + (long)(k * interval))) * toMicroseconds);
+                });
+            }
             for (var i = firstPublisher; i < count; i++)
             {
                 if (fds[i].Revents == 0) continue;
@@ -131,6 +153,7 @@ internal static unsafe class EventLoopLatency
         var elapsed = (Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency;
         foreach (var publisher in publishers) publisher.Socket.Dispose();
         ws?.Dispose();
+        pub?.Dispose();
 
         Console.WriteLine($"RESULT|{label}|achieved_rate|{(consume ? deliveries.Count : roundTrips.Count) / elapsed:F1}|msg/s");
         if (consume) Scenarios.Report(label, "", deliveries);
@@ -192,12 +215,18 @@ internal static unsafe class EventLoopLatency
     private static void SendText(Socket socket, string text)
     {
         var payload = Encoding.UTF8.GetBytes(text);
-        if (payload.Length > 125) throw new ArgumentException("Only short frames are sent.");
-        var frame = new byte[6 + payload.Length];
+        if (payload.Length > ushort.MaxValue) throw new ArgumentException("Only frames up to 64 KiB are sent.");
+        var header = payload.Length > 125 ? 4 : 2;
+        var frame = new byte[header + 4 + payload.Length];
         frame[0] = 0x81;
-        frame[1] = (byte)(0x80 | payload.Length);
-        RandomNumberGenerator.Fill(frame.AsSpan(2, 4));
-        for (var i = 0; i < payload.Length; i++) frame[6 + i] = (byte)(payload[i] ^ frame[2 + i % 4]);
+        if (header == 2) frame[1] = (byte)(0x80 | payload.Length);
+        else
+        {
+            frame[1] = 0x80 | 126;
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)payload.Length);
+        }
+        RandomNumberGenerator.Fill(frame.AsSpan(header, 4));
+        for (var i = 0; i < payload.Length; i++) frame[header + 4 + i] = (byte)(payload[i] ^ frame[header + i % 4]);
         SendAll(socket, frame);
     }
 

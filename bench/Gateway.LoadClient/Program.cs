@@ -13,7 +13,7 @@ using System.Text;
 using System.Text.Json;
 
 //   ... -- fanout http://127.0.0.1:8080 [messages=100000]
-//   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10] [raw|httpclient|eventloop]
+//   ... -- latency http://127.0.0.1:8080 [rate=10000] [seconds=10] [raw|httpclient|eventloop|eventloop-ws]
 //   ... -- latency-floor http://127.0.0.1:8081 [rate=10000] [seconds=10] [raw|eventloop]
 //       (the same publishes against bench/Gateway.Baseline, which answers the publish path trivially: the floor)
 //   ... -- idle http://127.0.0.1:8080 [subscriptions=10000] <server pid>

@@ -85,7 +85,8 @@ internal static class Scenarios
     /// </summary>
     /// <param name="client">"raw": sixteen async publishers paced by .NET timers, writing HTTP/1.1 on sockets by hand as
     /// wrk does (<see cref="RawHttpPublisher"/>), and ClientWebSocket; "httpclient": the same with .NET's HttpClient;
-    /// "eventloop": one thread, evenly spaced messages, latency from each message's due time (<see cref="EventLoopLatency"/>).</param>
+    /// "eventloop": one thread, evenly spaced messages, latency from each message's due time (<see cref="EventLoopLatency"/>);
+    /// "eventloop-ws": the same publishing over a WebSocket (publish frames and confirms) instead of HTTP.</param>
     /// <param name="consume">False for the floor: the same publishes against any server answering the publish path
     /// (bench/Gateway.Baseline does, trivially), without the WebSocket, so that only the round trips are measured.</param>
     public static async Task LatencyAsync(HttpClient http, string baseUrl, int rate, int seconds, string client = "raw", bool consume = true)
@@ -96,9 +97,10 @@ internal static class Scenarios
             (await http.PutAsJsonAsync("/api/vhosts/default/queues/lat-bench", new { durable = false })).EnsureSuccessStatusCode();
         }
         var label = (consume ? "ws_latency_" : "http_floor_latency_") + rate + "mps" + (client == "raw" ? "" : "_" + client);
-        if (client == "eventloop")
+        if (client is "eventloop" or "eventloop-ws")
         {
-            var loop = new Thread(() => EventLoopLatency.Run(baseUrl, Key, rate, seconds, connections: 16, consume, label)) { Name = "event loop" };
+            var loop = new Thread(() => EventLoopLatency.Run(baseUrl, Key, rate, seconds, connections: 16, consume, label, overWebSocket: client == "eventloop-ws"))
+                { Name = "event loop" };
             loop.Start();
             loop.Join();
             return;

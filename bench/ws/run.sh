@@ -10,6 +10,7 @@
 #   bench/ws/run.sh 3 latency URL 10000 10        HTTP publish -> WebSocket delivery at 10,000 msg/s for 10 s
 #   bench/ws/run.sh 3 latency URL 10000 10 httpclient   the same with HttpClient as the publishers
 #   bench/ws/run.sh 3 latency URL 10000 10 eventloop    the same from a one-thread event loop, evenly spaced, wrk2-style
+#   bench/ws/run.sh 3 latency URL 10000 10 eventloop-ws the same publishing over a WebSocket instead of HTTP
 #   bench/ws/run.sh 3 latency-floor URL 10000 10 raw    the floor: the same publishes against bench/Gateway.Baseline,
 #                                                       which answers the publish path and does nothing else
 #   bench/ws/run.sh 1 idle URL 10000 PID          server memory with 10,000 idle subscriptions
