@@ -115,3 +115,23 @@ test('a subscription to a missing queue shows the server\'s error; a deleted que
   await expect(page.getByRole('status').last()).toHaveText("The queue 'short-lived' was deleted: its subscription ended.");
   await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('short-lived');
 });
+
+test('a permission change that takes away reading the queue ends its subscription and says so', async ({ page, api }) => {
+  const vhost = await api.createVhost('ws-access');
+  await api.send('PUT', `/api/vhosts/${vhost}/queues/jobs`, {});
+  const user = `reader-${vhost}`;
+  await api.send('PUT', `/api/users/${user}`, { tags: [] });
+  await api.send('PUT', `/api/vhosts/${vhost}/permissions/${user}`, { configure: '', write: '.*', read: '.*' });
+  const { key } = await api.send('POST', `/api/users/${user}/keys`, { description: 'dashboard permission test' });
+  await signIn(page, vhost, { key });
+  await page.goto('/#/messages?queue=jobs');
+  await page.getByRole('button', { name: 'Subscribe' }).click();
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('jobs (manual');
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('subscribing…');
+
+  await api.send('PUT', `/api/vhosts/${vhost}/permissions/${user}`, { configure: '', write: '.*', read: '' });
+
+  await expect(page.getByRole('status').last()).toHaveText("You may no longer read the queue 'jobs': its subscription ended.");
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('jobs');
+  await expect.poll(async () => (await api.queue(vhost, 'jobs')).consumers).toBe(0);
+});
