@@ -137,7 +137,8 @@ static WebApplication BuildApp(string[] args)
     builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
     builder.Services.AddSingleton<ReadinessState>();
     builder.Services.AddGatewayStorage(repositoryRoot, builder.Environment.ContentRootPath);
-    builder.Services.AddSingleton<GatewayMetrics>();
+    builder.Services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<MessageBroker>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+        sp.GetRequiredService<WebhookDispatcher>()));
     builder.Services.AddHostedService<MetricsStartup>();
     builder.Services.AddSingleton<Gateway.Server.Definitions.DefinitionsService>();
     builder.Services.AddValidatorsFromAssemblyContaining<PublishRequestValidator>(ServiceLifetime.Singleton, includeInternalTypes: true);

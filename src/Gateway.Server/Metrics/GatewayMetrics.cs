@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Gateway.Broker;
 using Gateway.Server.Security;
+using Gateway.Server.Webhooks;
 using Prometheus;
 
 namespace Gateway.Server.Metrics;
@@ -28,8 +29,10 @@ public sealed class GatewayMetrics : IDisposable
 {
     private static readonly string[] QueueLabels = ["vhost", "queue"];
     private static readonly string[] ExchangeLabels = ["vhost", "exchange"];
+    private static readonly string[] WebhookLabels = ["vhost", "queue", "webhook"];
 
     private readonly MessageBroker _broker;
+    private readonly WebhookDispatcher _webhooks;
     private readonly IDisposable _meterAdapter;
     private readonly HttpRequestMetrics _httpRequests;
     private readonly Gauge _vhosts, _exchanges, _queues, _bindings, _consumers, _ready, _unacked, _rates;
@@ -38,17 +41,22 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter _exchangeIn, _exchangeOut;
     private readonly Gauge _webSockets, _eventStreams;
     private readonly Counter _webSocketsOpened;
+    private readonly Counter _webhookDelivered, _webhookRetried, _webhookFailed;
+    private readonly Gauge _webhookInFlight, _webhookLag, _webhookDisabled;
     private readonly Lock _collecting = new();
     // The object behind each series: a queue or exchange deleted and declared again starts its counters from 0, so its
     // series must be dropped and begun again rather than carried on.
     private Dictionary<(string, string), object> _queueSeries = [], _exchangeSeries = [];
     private HashSet<(string, string)> _agedSeries = [];
+    private Dictionary<WebhookKey, WebhookSubscription> _webhookSeries = [];
 
     /// <param name="broker">The engine whose figures are exported.</param>
     /// <param name="meterFactory">This host's meter factory: instruments of its meters (and only those) are exported.</param>
-    public GatewayMetrics(MessageBroker broker, IMeterFactory meterFactory)
+    /// <param name="webhooks">The webhooks whose deliveries are exported.</param>
+    internal GatewayMetrics(MessageBroker broker, IMeterFactory meterFactory, WebhookDispatcher webhooks)
     {
         _broker = broker;
+        _webhooks = webhooks;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
 
@@ -79,6 +87,15 @@ public sealed class GatewayMetrics : IDisposable
         _webSockets = f.CreateGauge("gateway_websocket_connections", "Open WebSocket connections.");
         _webSocketsOpened = f.CreateCounter("gateway_websocket_connections_opened_total", "WebSocket connections accepted.");
         _eventStreams = f.CreateGauge("gateway_event_streams", "Open Server-Sent Events streams.");
+        // Webhooks (their counters start at 0 when the gateway starts, as Prometheus counters may).
+        _webhookDelivered = f.CreateCounter("gateway_webhook_delivered_total", "Messages the webhook's receiver acknowledged with a 2xx.", WebhookLabels);
+        _webhookRetried = f.CreateCounter("gateway_webhook_retried_total",
+            "Attempts that failed and were scheduled again (429, 5xx, timeouts, connection errors).", WebhookLabels);
+        _webhookFailed = f.CreateCounter("gateway_webhook_failed_total",
+            "Messages given up on (another 4xx, or retries exhausted): rejected to the queue's dead-letter exchange.", WebhookLabels);
+        _webhookInFlight = f.CreateGauge("gateway_webhook_in_flight", "Messages being delivered or waiting for their next attempt.", WebhookLabels);
+        _webhookLag = f.CreateGauge("gateway_webhook_lag_seconds", "How long the oldest message in flight has been (0 when none).", WebhookLabels);
+        _webhookDisabled = f.CreateGauge("gateway_webhook_disabled", "1 when the webhook is disabled (its receiver answered 410), else 0.", WebhookLabels);
 
         Registry.AddBeforeCollectCallback(Collect);
         // .NET meters of this host only: the journal's (Gateway.Storage), ASP.NET Core's request metrics
@@ -172,6 +189,23 @@ public sealed class GatewayMetrics : IDisposable
                     _exchangeOut.WithLabels(vhost.Name, name).IncTo(s.PublishedOut);
                 }
             }
+            var webhooks = new Dictionary<WebhookKey, WebhookSubscription>();
+            foreach (var webhook in _webhooks.ListAll())
+            {
+                var key = webhook.Key;
+                webhooks[key] = webhook;
+                if (_webhookSeries.TryGetValue(key, out var before) && before != webhook) RemoveWebhookSeries(key);
+                string[] labels = [key.Vhost, key.Queue, key.Name];
+                var status = webhook.Status();
+                _webhookDelivered.WithLabels(labels).IncTo(status.Delivered);
+                _webhookRetried.WithLabels(labels).IncTo(status.Retried);
+                _webhookFailed.WithLabels(labels).IncTo(status.Failed);
+                _webhookInFlight.WithLabels(labels).Set(status.InFlight);
+                _webhookLag.WithLabels(labels).Set(status.LagMilliseconds / 1000.0);
+                _webhookDisabled.WithLabels(labels).Set(status.State == Contracts.WebhookState.Disabled ? 1 : 0);
+            }
+            foreach (var key in _webhookSeries.Keys.Where(k => !webhooks.ContainsKey(k))) RemoveWebhookSeries(key);
+            _webhookSeries = webhooks;
             foreach (var key in _queueSeries.Keys.Where(k => !queues.ContainsKey(k))) RemoveQueueSeries(key);
             foreach (var (vhost, queue) in _agedSeries.Except(aged)) _queueOldestAge.RemoveLabelled(vhost, queue);
             foreach (var key in _exchangeSeries.Keys.Where(k => !exchanges.ContainsKey(k))) RemoveExchangeSeries(key);
@@ -185,6 +219,14 @@ public sealed class GatewayMetrics : IDisposable
             gauge.RemoveLabelled(key.Vhost, key.Queue);
         foreach (var counter in new[] { _queuePublished, _queueDelivered, _queueAcked, _queueRedelivered, _queueDeadLettered })
             counter.RemoveLabelled(key.Vhost, key.Queue);
+    }
+
+    private void RemoveWebhookSeries(WebhookKey key)
+    {
+        foreach (var counter in new[] { _webhookDelivered, _webhookRetried, _webhookFailed })
+            counter.RemoveLabelled(key.Vhost, key.Queue, key.Name);
+        foreach (var gauge in new[] { _webhookInFlight, _webhookLag, _webhookDisabled })
+            gauge.RemoveLabelled(key.Vhost, key.Queue, key.Name);
     }
 
     private void RemoveExchangeSeries((string Vhost, string Exchange) key)

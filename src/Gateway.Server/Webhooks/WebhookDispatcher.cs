@@ -117,6 +117,9 @@ internal sealed partial class WebhookDispatcher : IHostedService
         }
     }
 
+    /// <summary>Every webhook of every queue.</summary>
+    public IReadOnlyList<WebhookSubscription> ListAll() => [.. _webhooks.Values];
+
     /// <summary>The queue's webhooks, by name.</summary>
     public IReadOnlyList<WebhookSubscription> List(MessageQueue queue) =>
         _webhooks.Values.Where(w => w.Queue == queue).OrderBy(w => w.Key.Name, StringComparer.Ordinal).ToList();
