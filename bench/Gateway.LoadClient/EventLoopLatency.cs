@@ -6,17 +6,18 @@ using System.Security.Cryptography;
 using System.Text;
 
 /// <summary>
-/// The latency scenario's load generator written the way wrk2 is: one thread, one event loop over non-blocking
-/// sockets (the HTTP publishers' keep-alive connections and the consuming WebSocket), woken by <c>ppoll</c> either
-/// when a socket has data or when the next message is due. Message k is due at start + k / rate — evenly spaced, not
-/// in bursts on a 1 ms timer tick — and both its latencies are measured from that due time, so a message that had to
-/// wait for a free connection counts the wait (no coordinated omission).
+/// The latency scenario's load generator written the way wrk2 is: one thread, one event loop over the sockets (the
+/// HTTP publishers' keep-alive connections and the consuming WebSocket), woken by <c>ppoll</c> either when a socket has
+/// data (it is read only then, so it never blocks) or when the next message is due. Message k is due at
+/// start + k / rate — evenly spaced, not in bursts on a 1 ms timer tick — and both its latencies are measured from that
+/// due time, so a message that had to wait for a free connection counts the wait (no coordinated omission).
 ///
 /// Why one thread: the gateway and its load generator share this machine's two cores, and each thread hand-off in the
-/// generator costs a context switch that the gateway's requests then queue behind. The thread-pool load generator
-/// (<see cref="Scenarios.LatencyAsync"/>: sixteen async publishers on .NET timers plus ClientWebSocket) used 0.65 of a
-/// core at 10,000 msg/s. The bytes on the wire are the same: HTTP/1.1 POSTs with a bearer key and a JSON body, and an
-/// RFC 6455 WebSocket speaking gateway.v1.json.
+/// generator costs a context switch. The thread-pool load generator (<see cref="Scenarios.LatencyAsync"/>: sixteen
+/// async publishers on .NET timers plus ClientWebSocket) uses ~0.65 of a core at 10,000 msg/s, this one ~0.5. Evenly
+/// spaced requests cost the server more wake-ups than bursts do, though, so its tails are longer, for a trivial
+/// endpoint too (bench/README.md, "WebSocket delivery"): both generators are reported. The bytes on the wire are the
+/// same: HTTP/1.1 POSTs with a bearer key and a JSON body, and an RFC 6455 WebSocket speaking gateway.v1.json.
 /// </summary>
 internal static unsafe class EventLoopLatency
 {
