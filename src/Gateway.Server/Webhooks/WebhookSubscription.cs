@@ -105,7 +105,10 @@ internal sealed partial class WebhookSubscription
     public WebhookStatus Status()
     {
         var now = _runtime.Time.GetUtcNow();
-        var oldest = _inFlight.IsEmpty ? (DateTimeOffset?)null : _inFlight.Values.Min();
+        // One snapshot for both figures: checking IsEmpty and then taking Min of the live values raced with the last
+        // delivery finishing (Min of nothing threw, and GET …/webhooks/{name} or /metrics answered 500).
+        var inFlight = _inFlight.Values;
+        DateTimeOffset? oldest = inFlight.Count == 0 ? null : inFlight.Min();
         lock (_statusLock)
         {
             return new WebhookStatus
@@ -116,7 +119,7 @@ internal sealed partial class WebhookSubscription
                 Delivered = Interlocked.Read(ref _delivered),
                 Retried = Interlocked.Read(ref _retried),
                 Failed = Interlocked.Read(ref _failed),
-                InFlight = _inFlight.Count,
+                InFlight = inFlight.Count,
                 Backlog = Queue.MessagesReady,
                 LagMilliseconds = oldest is { } since ? Math.Max(0, (long)(now - since).TotalMilliseconds) : 0,
                 LastError = _lastError,
