@@ -45,4 +45,48 @@ public sealed partial class WebhookTests
         Assert.Null(await WebhookSeriesAsync("gateway_webhook_delivered_total", vhost, "hook"));
         Assert.Null(await WebhookSeriesAsync("gateway_webhook_disabled", vhost, "hook"));
     }
+
+    [Fact]
+    public async Task A_webhook_deleted_and_created_again_starts_its_series_again()
+    {
+        var (vhost, receiver) = await SetUpAsync();
+        await using var _ = receiver;
+        await _client.PutWebhookAsync(vhost, "q", "hook", new { url = receiver.Url });
+        await _client.PublishToQueueAsync(vhost, "q", "one");
+        await _client.PublishToQueueAsync(vhost, "q", "two");
+        await _client.WaitForWebhookAsync(vhost, "q", "hook", w => w.Status.Delivered == 2, "two deliveries");
+        Assert.Equal(2, await WebhookSeriesAsync("gateway_webhook_delivered_total", vhost, "hook"));
+
+        // Deleted and created again between two scrapes: the new webhook's counter starts from its own 0.
+        await _client.SendOkAsync(HttpMethod.Delete, WebhookApi.Webhook(vhost, "q", "hook"), null, HttpStatusCode.NoContent);
+        await _client.PutWebhookAsync(vhost, "q", "hook", new { url = receiver.Url });
+        await _client.PublishToQueueAsync(vhost, "q", "three");
+        await _client.WaitForWebhookAsync(vhost, "q", "hook", w => w.Status.Delivered == 1, "the new webhook's delivery");
+
+        Assert.Equal(1, await WebhookSeriesAsync("gateway_webhook_delivered_total", vhost, "hook"));
+    }
+
+    [Fact]
+    public async Task The_status_is_answered_while_deliveries_start_and_finish()
+    {
+        var (vhost, receiver) = await SetUpAsync();
+        await using var _ = receiver;
+        await _client.PutWebhookAsync(vhost, "q", "hook", new { url = receiver.Url });
+        const int messages = 1000;
+
+        // One message at a time, so that the webhook keeps going from nothing in flight to one and back while it is read
+        // (the status once raced with the last delivery finishing and answered 500: this caught it about every other run).
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 0; i < messages; i++) await _client.PublishToQueueAsync(vhost, "q", $"m{i}");
+        });
+        ApiWebhook webhook;
+        do
+        {
+            webhook = await _client.GetWebhookAsync(vhost, "q", "hook"); // asserts 200
+            Assert.NotNull(await WebhookSeriesAsync("gateway_webhook_in_flight", vhost, "hook"));
+        }
+        while (webhook.Status.Delivered < messages && !publishing.IsFaulted);
+        await publishing;
+    }
 }
