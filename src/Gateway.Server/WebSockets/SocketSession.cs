@@ -46,7 +46,33 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         public readonly SortedSet<long> Outstanding = [];
         public Task Pump = Task.CompletedTask;
         public bool CancelledByClient;
-        public IDisposable? ReadWatch;
+        private readonly Lock _watchLock = new();
+        private IDisposable? _readWatch;
+        private bool _forgotten;
+
+        // The watch may be set after the subscription already ended (its queue deleted at once, or the read permission
+        // gone before the watch was registered): it is disposed then rather than kept alive by every later change.
+        public void SetReadWatch(IDisposable? watch)
+        {
+            lock (_watchLock)
+                if (!_forgotten)
+                {
+                    _readWatch = watch;
+                    return;
+                }
+            watch?.Dispose();
+        }
+
+        public void StopReadWatch()
+        {
+            IDisposable? watch;
+            lock (_watchLock)
+            {
+                _forgotten = true;
+                (watch, _readWatch) = (_readWatch, null);
+            }
+            watch?.Dispose();
+        }
     }
 
     private readonly SemaphoreSlim _send = new(1, 1);
@@ -244,7 +270,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
         await SendAsync(new ServerFrame { Type = "subscribed", Id = frame.Id });
         subscription.Pump = Task.Run(() => PumpAsync(subscription, aborted), CancellationToken.None);
-        subscription.ReadWatch = WatchRead?.Invoke(queue.Name, () => _ = Task.Run(() => RefuseAsync(subscription)));
+        subscription.SetReadWatch(WatchRead?.Invoke(queue.Name, () => _ = Task.Run(() => RefuseAsync(subscription))));
     }
 
     // The user may no longer read the subscription's queue: it ends as a cancel would (unacked deliveries go back),
@@ -360,7 +386,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
 
     private void Forget(Subscription subscription)
     {
-        subscription.ReadWatch?.Dispose();
+        subscription.StopReadWatch();
         lock (_lock)
         {
             _subscriptions.Remove(subscription.Id);
