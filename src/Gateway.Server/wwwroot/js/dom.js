@@ -40,6 +40,14 @@ export function replace(element, ...children) {
   return element;
 }
 
+/**
+ * Sets a datalist's suggestions to `names`, only when they changed, so that an open suggestion list does not flicker
+ * at each refresh.
+ */
+export function setOptions(datalist, names) {
+  if ([...datalist.options].map((o) => o.value).join('\n') !== names.join('\n')) replace(datalist, names.map((n) => h('option', { value: n })));
+}
+
 let counter = 0;
 /** A unique id for label/aria wiring. */
 export const uid = (prefix = 'id') => `${prefix}-${++counter}`;

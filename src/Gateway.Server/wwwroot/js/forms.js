@@ -80,6 +80,22 @@ export function fieldError(control, message) {
   return e;
 }
 
+/**
+ * A row's action button (small; `kind` secondary or danger): asks `confirm` first when given (its button says `text`),
+ * then runs `action`, whose failure is announced as an error. `dataset` marks the button for later lookups.
+ */
+export function actionButton(text, label, action, { kind = 'secondary', confirm, dataset } = {}) {
+  return h('button', {
+    type: 'button', className: `${kind} small`, 'aria-label': label, dataset,
+    onclick: async () => {
+      if (confirm && !await confirmDialog(confirm, text)) return;
+      try {
+        await action();
+      } catch (e) { announce(e.message, 'error'); }
+    },
+  }, text);
+}
+
 /** Asks for confirmation in a modal dialog; resolves true when confirmed. */
 export function confirmDialog(question, confirmLabel = 'Delete') {
   return new Promise((resolve) => {

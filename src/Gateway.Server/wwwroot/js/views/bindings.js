@@ -1,8 +1,8 @@
 // Bindings of a vhost: list, bind, unbind.
 
-import { h, field, table, syncRows, announce, fieldTable, parseJsonObject, replace, uid } from '../dom.js';
+import { h, field, table, syncRows, announce, fieldTable, parseJsonObject, setOptions, uid } from '../dom.js';
 import { get, post, del, paths } from '../api.js';
-import { apiForm, confirmDialog, fieldError } from '../forms.js';
+import { apiForm, actionButton, fieldError } from '../forms.js';
 
 export default {
   title: 'Bindings',
@@ -18,11 +18,7 @@ export default {
     const routingKey = h('input', { name: 'routingKey', autocomplete: 'off', spellcheck: 'false' });
     const args = h('textarea', { name: 'arguments', rows: 2, spellcheck: 'false', placeholder: '{"x-match": "all", "format": "pdf"}' });
     let known = { exchanges: [], queues: [] };
-    // Options are replaced only when they change, so that an open suggestion list does not flicker at each refresh.
-    const fill = (datalist, names) => {
-      if ([...datalist.options].map((o) => o.value).join('\n') !== names.join('\n')) replace(datalist, names.map((n) => h('option', { value: n })));
-    };
-    const fillDestinations = () => fill(destinationOptions, destinationType.value === 'queue' ? known.queues : known.exchanges);
+    const fillDestinations = () => setOptions(destinationOptions, destinationType.value === 'queue' ? known.queues : known.exchanges);
     destinationType.addEventListener('change', fillDestinations);
 
     const form = apiForm(h('form', { className: 'card create', 'aria-labelledby': 'binding-create' },
@@ -46,23 +42,17 @@ export default {
       await refresh();
     });
 
-    const actions = (b) => [h('button', {
-      type: 'button', className: 'danger small', 'aria-label': `Unbind ${b.source} from ${b.destination} (${b.routingKey})`,
-      onclick: async () => {
-        if (!await confirmDialog(`Remove the binding of '${b.source}' to '${b.destination}' with key '${b.routingKey}'?`, 'Unbind')) return;
-        try {
-          await del(paths.binding(vhost, b.id));
-          announce('Binding removed.');
-          await refresh();
-        } catch (e) { announce(e.message, 'error'); }
-      },
-    }, 'Unbind')];
+    const actions = (b) => [actionButton('Unbind', `Unbind ${b.source} from ${b.destination} (${b.routingKey})`, async () => {
+      await del(paths.binding(vhost, b.id));
+      announce('Binding removed.');
+      await refresh();
+    }, { kind: 'danger', confirm: `Remove the binding of '${b.source}' to '${b.destination}' with key '${b.routingKey}'?` })];
 
     refresh = async () => {
       const [items, exchanges, queues] = await Promise.all([
         get(paths.bindings(vhost), { signal }), get(paths.exchanges(vhost), { signal }), get(paths.queues(vhost), { signal })]);
       known = { exchanges: exchanges.map((x) => x.name).filter((n) => n !== 'amq.default'), queues: queues.map((q) => q.name) };
-      fill(exchangeOptions, known.exchanges);
+      setOptions(exchangeOptions, known.exchanges);
       fillDestinations();
       syncRows(list.tbody, items, (b) => b.id, [
         { name: 'source', value: (b) => b.source },

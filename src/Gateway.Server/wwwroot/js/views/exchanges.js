@@ -2,7 +2,7 @@
 
 import { h, field, table, syncRows, announce, fieldTable, parseJsonObject } from '../dom.js';
 import { get, put, del, paths } from '../api.js';
-import { apiForm, confirmDialog, fieldError } from '../forms.js';
+import { apiForm, actionButton, fieldError } from '../forms.js';
 
 const TYPES = ['direct', 'fanout', 'topic', 'headers'];
 const yes = (b) => (b ? 'yes' : 'no');
@@ -47,17 +47,11 @@ export default {
         }, 'Publish'));
       }
       if (!x.name.startsWith('amq.')) {
-        buttons.push(h('button', {
-          type: 'button', className: 'danger small', 'aria-label': `Delete exchange ${x.name}`,
-          onclick: async () => {
-            if (!await confirmDialog(`Delete the exchange '${x.name}' and its bindings?`)) return;
-            try {
-              await del(paths.exchange(vhost, x.name));
-              announce(`Exchange ${x.name} deleted.`);
-              await refresh();
-            } catch (e) { announce(e.message, 'error'); }
-          },
-        }, 'Delete'));
+        buttons.push(actionButton('Delete', `Delete exchange ${x.name}`, async () => {
+          await del(paths.exchange(vhost, x.name));
+          announce(`Exchange ${x.name} deleted.`);
+          await refresh();
+        }, { kind: 'danger', confirm: `Delete the exchange '${x.name}' and its bindings?` }));
       }
       return buttons;
     };

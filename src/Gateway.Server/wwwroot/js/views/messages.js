@@ -1,7 +1,7 @@
 // Messages: publish (routing key, headers, properties, payload) and a live consumer over the WebSocket that shows
 // deliveries with ack/nack buttons — the whole publish → route → consume → ack loop on one page.
 
-import { h, field, replace, announce, uid, count } from '../dom.js';
+import { h, field, replace, announce, uid, count, setOptions } from '../dom.js';
 import { get, post, paths } from '../api.js';
 import { apiForm, fieldError } from '../forms.js';
 import { liveConsumer } from '../consumer.js';
@@ -106,7 +106,7 @@ function publishForm(vhost, params) {
     element: form,
     async refresh(signal) {
       const names = (await get(paths.exchanges(vhost), { signal })).filter((x) => !x.internal).map((x) => x.name);
-      if ([...exchangeList.options].map((o) => o.value).join('\n') !== names.join('\n')) replace(exchangeList, names.map((n) => h('option', { value: n })));
+      setOptions(exchangeList, names);
     },
   };
 }
@@ -225,7 +225,7 @@ function consumerPanel(vhost, params) {
       state, form, subscriptions, disconnect, deliveriesTitle, empty, deliveries),
     async refresh(signal) {
       const names = (await get(paths.queues(vhost), { signal })).map((q) => q.name);
-      if ([...queueList.options].map((o) => o.value).join('\n') !== names.join('\n')) replace(queueList, names.map((n) => h('option', { value: n })));
+      setOptions(queueList, names);
     },
     dispose() { liveConsumer.removeEventListener('change', update); },
   };

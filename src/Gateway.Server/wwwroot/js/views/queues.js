@@ -2,7 +2,7 @@
 
 import { h, field, table, syncRows, announce, count, rate, parseJsonObject } from '../dom.js';
 import { get, put, del, paths } from '../api.js';
-import { apiForm, confirmDialog, fieldError } from '../forms.js';
+import { apiForm, actionButton, fieldError } from '../forms.js';
 
 const rates = (q) => (q.rates ? `${rate(q.rates.publish)} in · ${rate(q.rates.deliver)} out · ${rate(q.rates.ack)} ack` : '–');
 
@@ -32,29 +32,17 @@ export default {
 
     const actions = (q) => [
       h('button', { type: 'button', className: 'secondary small', 'aria-label': `Consume from queue ${q.name}`, onclick: () => navigate('messages', { queue: q.name }) }, 'Consume'),
-      h('button', {
-        type: 'button', className: 'secondary small', 'aria-label': `Purge queue ${q.name}`,
-        onclick: async () => {
-          if (!await confirmDialog(`Drop every ready message of the queue '${q.name}'?`, 'Purge')) return;
-          try {
-            const answer = await del(paths.purge(vhost, q.name));
-            const purged = answer?.purged ?? 0;
-            announce(`Purged ${count(purged)} ${purged === 1 ? 'message' : 'messages'} from ${q.name}.`);
-            await refresh();
-          } catch (e) { announce(e.message, 'error'); }
-        },
-      }, 'Purge'),
-      h('button', {
-        type: 'button', className: 'danger small', 'aria-label': `Delete queue ${q.name}`,
-        onclick: async () => {
-          if (!await confirmDialog(`Delete the queue '${q.name}' and its messages?`)) return;
-          try {
-            await del(paths.queue(vhost, q.name));
-            announce(`Queue ${q.name} deleted.`);
-            await refresh();
-          } catch (e) { announce(e.message, 'error'); }
-        },
-      }, 'Delete'),
+      actionButton('Purge', `Purge queue ${q.name}`, async () => {
+        const answer = await del(paths.purge(vhost, q.name));
+        const purged = answer?.purged ?? 0;
+        announce(`Purged ${count(purged)} ${purged === 1 ? 'message' : 'messages'} from ${q.name}.`);
+        await refresh();
+      }, { confirm: `Drop every ready message of the queue '${q.name}'?` }),
+      actionButton('Delete', `Delete queue ${q.name}`, async () => {
+        await del(paths.queue(vhost, q.name));
+        announce(`Queue ${q.name} deleted.`);
+        await refresh();
+      }, { kind: 'danger', confirm: `Delete the queue '${q.name}' and its messages?` }),
     ];
 
     refresh = async () => {

@@ -2,7 +2,7 @@
 
 import { h, field, table, syncRows, announce } from '../dom.js';
 import { get, put, del, paths } from '../api.js';
-import { apiForm, confirmDialog } from '../forms.js';
+import { apiForm, actionButton } from '../forms.js';
 
 export default {
   title: 'Virtual hosts',
@@ -23,18 +23,12 @@ export default {
       await refresh();
     }, { nameField: name });
 
-    const actions = (v) => v.name === 'default' ? [] : [h('button', {
-      type: 'button', className: 'danger small', 'aria-label': `Delete virtual host ${v.name}`,
-      onclick: async () => {
-        if (!await confirmDialog(`Delete the virtual host '${v.name}' with every exchange, queue and message in it?`)) return;
-        try {
-          await del(paths.vhost(v.name));
-          announce(`Virtual host ${v.name} deleted.`);
-          await refreshVhosts();
-          await refresh();
-        } catch (e) { announce(e.message, 'error'); }
-      },
-    }, 'Delete')];
+    const actions = (v) => v.name === 'default' ? [] : [actionButton('Delete', `Delete virtual host ${v.name}`, async () => {
+      await del(paths.vhost(v.name));
+      announce(`Virtual host ${v.name} deleted.`);
+      await refreshVhosts();
+      await refresh();
+    }, { kind: 'danger', confirm: `Delete the virtual host '${v.name}' with every exchange, queue and message in it?` })];
 
     refresh = async () => {
       const items = await get(paths.vhosts(), { signal });

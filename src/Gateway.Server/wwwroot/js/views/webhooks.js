@@ -1,9 +1,9 @@
 // Webhook subscriptions of a vhost's queues (docs/webhooks.md): list with their status and last error, create or
 // replace, re-enable (after a 410 or a pause), delete.
 
-import { h, field, table, syncRows, announce, count, uid, replace } from '../dom.js';
+import { h, field, table, syncRows, announce, count, uid, setOptions } from '../dom.js';
 import { get, put, post, del, paths, ApiError } from '../api.js';
-import { apiForm, confirmDialog } from '../forms.js';
+import { apiForm, actionButton } from '../forms.js';
 
 const when = (at) => (at ? new Date(at).toLocaleString('en-GB', { hour12: false }) : '');
 
@@ -45,33 +45,22 @@ export default {
 
     const webhookPath = (w) => `${paths.queue(vhost, w.queue)}/webhooks/${encodeURIComponent(w.name)}`;
     const actions = (w) => [
-      h('button', {
-        type: 'button', className: 'secondary small', 'aria-label': `Enable webhook ${w.name}`, dataset: { action: 'enable' },
-        onclick: async () => {
-          try {
-            await post(`${webhookPath(w)}/enable`);
-            announce(`Webhook ${w.name} enabled.`);
-            await refresh();
-          } catch (e) { announce(e.message, 'error'); }
-        },
-      }, 'Enable'),
-      h('button', {
-        type: 'button', className: 'danger small', 'aria-label': `Delete webhook ${w.name}`,
-        onclick: async () => {
-          if (!await confirmDialog(`Delete the webhook '${w.name}' of the queue '${w.queue}'?`)) return;
-          try {
-            await del(webhookPath(w));
-            announce(`Webhook ${w.name} deleted.`);
-            await refresh();
-          } catch (e) { announce(e.message, 'error'); }
-        },
-      }, 'Delete'),
+      actionButton('Enable', `Enable webhook ${w.name}`, async () => {
+        await post(`${webhookPath(w)}/enable`);
+        announce(`Webhook ${w.name} enabled.`);
+        await refresh();
+      }, { dataset: { action: 'enable' } }),
+      actionButton('Delete', `Delete webhook ${w.name}`, async () => {
+        await del(webhookPath(w));
+        announce(`Webhook ${w.name} deleted.`);
+        await refresh();
+      }, { kind: 'danger', confirm: `Delete the webhook '${w.name}' of the queue '${w.queue}'?` }),
     ];
 
     refresh = async () => {
       const queues = await get(paths.queues(vhost), { signal });
       const names = queues.map((q) => q.name);
-      if ([...queueList.options].map((o) => o.value).join('\n') !== names.join('\n')) replace(queueList, names.map((n) => h('option', { value: n })));
+      setOptions(queueList, names);
       const items = [];
       for (const q of queues) {
         try {
