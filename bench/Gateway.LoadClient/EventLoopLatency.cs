@@ -44,8 +44,7 @@ internal static unsafe class EventLoopLatency
     {
         var uri = new Uri(baseUrl);
         const string path = "/api/vhosts/default/exchanges/amq.default/publish";
-        var head = Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: {uri.Authority}\r\n" +
-            (key is null ? "" : $"Authorization: Bearer {key}\r\n") + "Content-Type: application/json\r\nContent-Length: ");
+        var head = RawHttp.Head(uri, path, key);
 
         // Over a WebSocket: one socket publishes every message as it is due (publish frames, answered by confirms in
         // order), instead of one HTTP request per message on the connections.
@@ -87,10 +86,7 @@ internal static unsafe class EventLoopLatency
                 if (due > now) break;
                 if (publisher.Due >= 0) continue;
                 var json = Encoding.ASCII.GetBytes("{\"routingKey\":\"lat-bench\",\"payload\":\"" + due + "\"}");
-                head.CopyTo(request, 0);
-                var length = head.Length + Encoding.ASCII.GetBytes($"{json.Length}\r\n\r\n", request.AsSpan(head.Length));
-                json.CopyTo(request, length);
-                SendAll(publisher.Socket, request.AsSpan(0, length + json.Length));
+                SendAll(publisher.Socket, request.AsSpan(0, RawHttp.Write(head, json, request)));
                 publisher.Due = due;
                 next++;
                 p = -1; // the next message may be due too: look from the first connection again
@@ -144,7 +140,7 @@ internal static unsafe class EventLoopLatency
                 if (fds[i].Revents == 0) continue;
                 var publisher = publishers.First(p => (int)p.Socket.Handle == fds[i].Fd);
                 publisher.Read += Receive(publisher.Socket, publisher.Buffer, publisher.Read);
-                if (!AnswerComplete(publisher.Buffer, publisher.Read)) continue;
+                if (!RawHttp.IsComplete(publisher.Buffer, publisher.Read)) continue;
                 roundTrips.Add((Stopwatch.GetTimestamp() - publisher.Due) * toMicroseconds);
                 dump?.WriteLine($"{(publisher.Due - start) * toMicroseconds:F0} {roundTrips[^1]:F0}");
                 publisher.Read = 0;
@@ -177,22 +173,6 @@ internal static unsafe class EventLoopLatency
     {
         var n = socket.Receive(buffer.AsSpan(offset));
         return n > 0 ? n : throw new IOException("The gateway closed the connection.");
-    }
-
-    // An HTTP/1.1 answer is complete after its headers and Content-Length bytes, or its last chunk; throws unless 2xx.
-    private static bool AnswerComplete(byte[] buffer, int read)
-    {
-        var headerEnd = buffer.AsSpan(0, read).IndexOf("\r\n\r\n"u8);
-        if (headerEnd < 0) return false;
-        if (buffer[9] != (byte)'2')
-            throw new HttpRequestException($"The publish was answered: {Encoding.ASCII.GetString(buffer, 0, Math.Min(read, 64))}");
-        var headers = buffer.AsSpan(0, headerEnd);
-        if (headers.IndexOf("Transfer-Encoding: chunked"u8) >= 0) return buffer.AsSpan(headerEnd, read - headerEnd).EndsWith("\r\n0\r\n\r\n"u8);
-        var marker = headers.IndexOf("Content-Length:"u8);
-        if (marker < 0) return true;
-        var value = headers[(marker + 15)..];
-        var end = value.IndexOf("\r\n"u8);
-        return read >= headerEnd + 4 + int.Parse(Encoding.ASCII.GetString(end < 0 ? value : value[..end]).Trim());
     }
 
     // RFC 6455 opening handshake with the gateway.v1.json subprotocol; the socket stays blocking until it is open.
