@@ -87,14 +87,20 @@ public sealed class StatisticsTests : IDisposable
         Assert.Equal(2.0, q.Statistics.Rates.DeadLetter, 6);
     }
 
-    [Fact]
-    public void Exchange_counts_messages_in_and_copies_out_to_queues()
+    // Exchange "fan" (fanout) bound to queues "a" and "b".
+    private void FanoutToTwoQueues()
     {
         _vhost.Exchange("fan", ExchangeType.Fanout);
         _vhost.Queue("a");
         _vhost.Queue("b");
         _vhost.BindQueue("fan", "a");
         _vhost.BindQueue("fan", "b");
+    }
+
+    [Fact]
+    public void Exchange_counts_messages_in_and_copies_out_to_queues()
+    {
+        FanoutToTwoQueues();
         _vhost.Exchange("empty", ExchangeType.Direct);
 
         _vhost.Send("fan", "", "1");
@@ -112,11 +118,7 @@ public sealed class StatisticsTests : IDisposable
     [Fact]
     public void An_atomic_batch_counts_on_its_exchange_like_single_publishes()
     {
-        _vhost.Exchange("fan", ExchangeType.Fanout);
-        _vhost.Queue("a");
-        _vhost.Queue("b");
-        _vhost.BindQueue("fan", "a");
-        _vhost.BindQueue("fan", "b");
+        FanoutToTwoQueues();
 
         Assert.NotNull(_vhost.PublishAtomic("fan", [Msg("", "1", exchange: "fan"), Msg("", "2", exchange: "fan")], [false, false], null, out _, out _));
 
