@@ -11,6 +11,8 @@ public enum ConsumerEndReason
     Cancelled,
     /// <summary>The queue was deleted.</summary>
     QueueDeleted,
+    /// <summary>The backend went away (e.g. the RabbitMQ node holding it); the client may subscribe again once it is back.</summary>
+    BackendUnavailable,
 }
 
 /// <summary>
