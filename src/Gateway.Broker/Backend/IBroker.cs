@@ -48,7 +48,7 @@ public interface IBroker
     /// Declares a whole topology (the definitions import). Each item is declared as its own call would be; refused
     /// items are reported and skipped. With <paramref name="allOrNothing"/>, one refusal refuses all; with
     /// <paramref name="dryRun"/>, nothing changes. A backend without transactional topology applies the items one by
-    /// one and reports what it did (<see cref="BrokerFeatures.AtomicImport"/>).
+    /// one and reports what it did (<see cref="BrokerFeature.AtomicImport"/>).
     /// </summary>
     ValueTask<TopologyImportReport> ImportAsync(TopologyImport import, bool allOrNothing, bool dryRun, CancellationToken cancellationToken = default);
 
