@@ -42,7 +42,7 @@ public sealed record BrokerOptions
 /// The embedded broker: a set of vhosts, each with its exchanges, queues and bindings. The vhost named
 /// <see cref="DefaultVhost"/> exists from the start.
 /// </summary>
-public sealed class MessageBroker : IDisposable
+public sealed partial class MessageBroker : IDisposable
 {
     /// <summary>The vhost every broker starts with.</summary>
     public const string DefaultVhost = "default";

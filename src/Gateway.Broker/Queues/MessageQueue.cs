@@ -21,7 +21,7 @@ namespace Gateway.Broker.Queues;
 /// Expiry times and delayed messages are kept in heaps, and the queue asks <see cref="QueueTimers"/> for one wake-up
 /// at the earliest deadline.
 /// </remarks>
-public sealed class MessageQueue
+public sealed partial class MessageQueue
 {
     private const int ExpiredTagMemory = 65_536;
 

@@ -20,7 +20,7 @@ public enum ConsumerEndReason
 /// fewer than <see cref="Prefetch"/> unacknowledged. Its outbound buffer is bounded by the prefetch: the queue never
 /// hands it more than it may hold, so a slow reader makes the queue keep messages, not the consumer.
 /// </summary>
-public sealed class QueueConsumer
+public sealed partial class QueueConsumer
 {
     internal readonly Channel<Delivery> Channel;
     internal int InFlight;

@@ -62,7 +62,7 @@ public readonly record struct PublishOutcome(PublishStatus Status, int Queues, i
 /// auto-delete exchanges left without bindings), the durable part of the plan is stored in one transaction, and
 /// only then applied in memory. A store failure therefore leaves the vhost exactly as it was.
 /// </remarks>
-public sealed class VirtualHost
+public sealed partial class VirtualHost
 {
     private static readonly ExchangeDefinition DefaultExchange = new("", ExchangeType.Direct, Durable: true);
 

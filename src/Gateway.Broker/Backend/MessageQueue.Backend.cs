@@ -1,0 +1,34 @@
+namespace Gateway.Broker.Queues;
+
+// The embedded queue as an IBrokerQueue; GetAsync, AckAsync, NackAsync, RejectAsync, PurgeAsync and RequireAccess are
+// the queue's own methods.
+public sealed partial class MessageQueue : IBrokerQueue
+{
+    string IBrokerQueue.Vhost => VirtualHost.Name;
+
+    /// <summary>Its counts and rates now.</summary>
+    public QueueStatus Status() =>
+        new(MessagesReady, MessagesUnacknowledged, MessagesDelayed, ConsumerCount, MessageBytesReady, OldestReadyAge, Statistics.Rates);
+
+    ValueTask<QueueStatus> IBrokerQueue.GetStatusAsync(CancellationToken cancellationToken) => new(Status());
+
+    ValueTask<IBrokerSubscription> IBrokerQueue.SubscribeAsync(int prefetch, CancellationToken cancellationToken) => new(Subscribe(prefetch));
+
+    ValueTask IBrokerQueue.ExtendLeasesAsync(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
+    {
+        ExtendLeases(tags, lease);
+        return default;
+    }
+}
+
+// The embedded consumer as an IBrokerSubscription.
+public sealed partial class QueueConsumer : IBrokerSubscription
+{
+    IBrokerQueue IBrokerSubscription.Queue => Queue;
+
+    ValueTask IBrokerSubscription.CancelAsync()
+    {
+        if (Queue.Cancel(this)) Queue.VirtualHost.DeleteIfUnused(Queue);
+        return default;
+    }
+}
