@@ -18,10 +18,10 @@ public interface IBrokerVhost
     // ---------------------------------------------------------------- exchanges
 
     /// <summary>The exchange, or null.</summary>
-    ValueTask<ExchangeInfo?> GetExchangeAsync(string name, CancellationToken cancellationToken = default);
+    ValueTask<ExchangeSummary?> GetExchangeAsync(string name, CancellationToken cancellationToken = default);
 
     /// <summary>Every exchange, the default and predeclared ones included, ordered by name.</summary>
-    ValueTask<IReadOnlyList<ExchangeInfo>> ListExchangesAsync(CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<ExchangeSummary>> ListExchangesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Declares an exchange; an equivalent existing one is <see cref="DeclareOutcome.Existed"/>, a different one a precondition refusal.</summary>
     ValueTask<DeclareOutcome> DeclareExchangeAsync(ExchangeDefinition definition, CancellationToken cancellationToken = default);
@@ -35,7 +35,7 @@ public interface IBrokerVhost
     ValueTask<IBrokerQueue?> GetQueueAsync(string name, CancellationToken cancellationToken = default);
 
     /// <summary>Every queue with its counts, ordered by name.</summary>
-    ValueTask<IReadOnlyList<QueueInfo>> ListQueuesAsync(CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<QueueSummary>> ListQueuesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Declares a queue. An exclusive queue belongs to <paramref name="owner"/> (a WebSocket session) and is deleted
@@ -87,12 +87,12 @@ public interface IBrokerVhost
 /// <summary>An exchange and its rates.</summary>
 /// <param name="Definition">How it was declared.</param>
 /// <param name="Rates">Messages per second in and out (zero where the backend keeps no statistics).</param>
-public sealed record ExchangeInfo(ExchangeDefinition Definition, ExchangeRates Rates);
+public sealed record ExchangeSummary(ExchangeDefinition Definition, ExchangeRates Rates);
 
 /// <summary>A queue and its counts, as of the moment it was read.</summary>
 /// <param name="Definition">How it was declared.</param>
 /// <param name="Status">Its counts.</param>
-public sealed record QueueInfo(QueueDefinition Definition, QueueStatus Status);
+public sealed record QueueSummary(QueueDefinition Definition, QueueStatus Status);
 
 /// <summary>A queue's counts and rates.</summary>
 /// <param name="MessagesReady">Messages waiting for delivery.</param>

@@ -9,11 +9,11 @@ namespace Gateway.Broker.Topology;
 // The embedded vhost as an IBrokerVhost.
 public sealed partial class VirtualHost : IBrokerVhost
 {
-    ValueTask<ExchangeInfo?> IBrokerVhost.GetExchangeAsync(string name, CancellationToken cancellationToken) =>
-        new(_snapshot.Exchanges.TryGetValue(name, out var node) ? new ExchangeInfo(node.Definition, node.Statistics.Rates) : null);
+    ValueTask<ExchangeSummary?> IBrokerVhost.GetExchangeAsync(string name, CancellationToken cancellationToken) =>
+        new(_snapshot.Exchanges.TryGetValue(name, out var node) ? new ExchangeSummary(node.Definition, node.Statistics.Rates) : null);
 
-    ValueTask<IReadOnlyList<ExchangeInfo>> IBrokerVhost.ListExchangesAsync(CancellationToken cancellationToken) =>
-        new(ExchangeStatisticsSnapshot().Select(x => new ExchangeInfo(x.Definition, x.Statistics.Rates))
+    ValueTask<IReadOnlyList<ExchangeSummary>> IBrokerVhost.ListExchangesAsync(CancellationToken cancellationToken) =>
+        new(ExchangeStatisticsSnapshot().Select(x => new ExchangeSummary(x.Definition, x.Statistics.Rates))
             .OrderBy(x => x.Definition.Name, StringComparer.Ordinal).ToList());
 
     ValueTask<DeclareOutcome> IBrokerVhost.DeclareExchangeAsync(ExchangeDefinition definition, CancellationToken cancellationToken) =>
@@ -27,8 +27,8 @@ public sealed partial class VirtualHost : IBrokerVhost
 
     ValueTask<IBrokerQueue?> IBrokerVhost.GetQueueAsync(string name, CancellationToken cancellationToken) => new(GetQueue(name));
 
-    ValueTask<IReadOnlyList<QueueInfo>> IBrokerVhost.ListQueuesAsync(CancellationToken cancellationToken) =>
-        new(ListQueues().Select(q => new QueueInfo(q.Definition, q.Status())).ToList());
+    ValueTask<IReadOnlyList<QueueSummary>> IBrokerVhost.ListQueuesAsync(CancellationToken cancellationToken) =>
+        new(ListQueues().Select(q => new QueueSummary(q.Definition, q.Status())).ToList());
 
     ValueTask<(IBrokerQueue Queue, DeclareOutcome Outcome)> IBrokerVhost.DeclareQueueAsync(QueueDefinition definition, object? owner,
         CancellationToken cancellationToken) => new(DeclareQueue(definition, owner));
