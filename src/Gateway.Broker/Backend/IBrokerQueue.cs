@@ -20,9 +20,15 @@ public interface IBrokerQueue
 
     /// <summary>
     /// A number that tells this queue apart from an earlier or later queue of the same name where the backend can
-    /// (the embedded engine draws one per creation; a durable queue keeps its own across restarts).
+    /// (the embedded engine draws one each time a queue is created or recovered at start). Delivery tags carry it.
     /// </summary>
     ulong Incarnation { get; }
+
+    /// <summary>
+    /// A number that stays the same for this queue across restarts where the backend can (the embedded engine's
+    /// durable id), for ids that receivers deduplicate by (webhook-id). Defaults to <see cref="Incarnation"/>.
+    /// </summary>
+    ulong StableId => Incarnation;
 
     /// <summary>Its counts now.</summary>
     ValueTask<QueueStatus> GetStatusAsync(CancellationToken cancellationToken = default);
@@ -89,4 +95,11 @@ public interface IBrokerSubscription
     /// lost its last consumer is deleted.
     /// </summary>
     ValueTask CancelAsync();
+
+    /// <summary>
+    /// Ends it as <see cref="CancelAsync"/> does, but keeps an auto-delete queue where the backend can (pausing or
+    /// changing a webhook must not delete its queue). RabbitMQ deletes an auto-delete queue with its last consumer
+    /// whatever the client wants: there this is <see cref="CancelAsync"/>.
+    /// </summary>
+    ValueTask StopAsync() => CancelAsync();
 }

@@ -87,7 +87,9 @@ public interface IBrokerVhost
 /// <summary>An exchange and its rates.</summary>
 /// <param name="Definition">How it was declared.</param>
 /// <param name="Rates">Messages per second in and out (zero where the backend keeps no statistics).</param>
-public sealed record ExchangeSummary(ExchangeDefinition Definition, ExchangeRates Rates);
+/// <param name="PublishedIn">Messages published to it since it was created (or since the backend started counting).</param>
+/// <param name="PublishedOut">Copies it routed onwards.</param>
+public sealed record ExchangeSummary(ExchangeDefinition Definition, ExchangeRates Rates, long PublishedIn = 0, long PublishedOut = 0);
 
 /// <summary>A queue and its counts, as of the moment it was read.</summary>
 /// <param name="Definition">How it was declared.</param>
@@ -102,8 +104,17 @@ public sealed record QueueSummary(QueueDefinition Definition, QueueStatus Status
 /// <param name="MessageBytesReady">Payload bytes of the ready messages.</param>
 /// <param name="OldestReadyAge">How long the oldest ready message has waited, when known.</param>
 /// <param name="Rates">Per-second rates (zero where the backend keeps no statistics).</param>
+/// <param name="Counters">Totals since the queue was created, where the backend keeps them.</param>
 public sealed record QueueStatus(int MessagesReady, int MessagesUnacknowledged, int MessagesDelayed, int Consumers, long MessageBytesReady,
-    TimeSpan? OldestReadyAge, MessageRates Rates);
+    TimeSpan? OldestReadyAge, MessageRates Rates, QueueCounters? Counters = null);
+
+/// <summary>A queue's message totals.</summary>
+/// <param name="Published">Messages that entered it.</param>
+/// <param name="Delivered">Deliveries to consumers (redeliveries included).</param>
+/// <param name="Acknowledged">Deliveries acknowledged.</param>
+/// <param name="Redelivered">Redeliveries.</param>
+/// <param name="DeadLettered">Messages dead-lettered out of it.</param>
+public sealed record QueueCounters(long Published, long Delivered, long Acknowledged, long Redelivered, long DeadLettered);
 
 /// <summary>What a batch publish did.</summary>
 /// <param name="Outcomes">Each message's outcome, in order; null when the batch was refused as a whole.</param>

@@ -6,9 +6,15 @@ public sealed partial class MessageQueue : IBrokerQueue
 {
     string IBrokerQueue.Vhost => VirtualHost.Name;
 
-    /// <summary>Its counts and rates now.</summary>
-    public QueueStatus Status() =>
-        new(MessagesReady, MessagesUnacknowledged, MessagesDelayed, ConsumerCount, MessageBytesReady, OldestReadyAge, Statistics.Rates);
+    ulong IBrokerQueue.StableId => DurableId != 0 ? (ulong)DurableId : Incarnation;
+
+    /// <summary>Its counts, rates and totals now.</summary>
+    public QueueStatus Status()
+    {
+        var s = Statistics;
+        return new(MessagesReady, MessagesUnacknowledged, MessagesDelayed, ConsumerCount, MessageBytesReady, OldestReadyAge, s.Rates,
+            new QueueCounters(s.Published, s.Delivered, s.Acknowledged, s.Redelivered, s.DeadLettered));
+    }
 
     ValueTask<QueueStatus> IBrokerQueue.GetStatusAsync(CancellationToken cancellationToken) => new(Status());
 
@@ -29,6 +35,12 @@ public sealed partial class QueueConsumer : IBrokerSubscription
     ValueTask IBrokerSubscription.CancelAsync()
     {
         if (Queue.Cancel(this)) Queue.VirtualHost.DeleteIfUnused(Queue);
+        return default;
+    }
+
+    ValueTask IBrokerSubscription.StopAsync()
+    {
+        Queue.Cancel(this);
         return default;
     }
 }

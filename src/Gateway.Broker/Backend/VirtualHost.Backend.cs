@@ -10,11 +10,14 @@ namespace Gateway.Broker.Topology;
 public sealed partial class VirtualHost : IBrokerVhost
 {
     ValueTask<ExchangeSummary?> IBrokerVhost.GetExchangeAsync(string name, CancellationToken cancellationToken) =>
-        new(_snapshot.Exchanges.TryGetValue(name, out var node) ? new ExchangeSummary(node.Definition, node.Statistics.Rates) : null);
+        new(_snapshot.Exchanges.TryGetValue(name, out var node) ? Summary(node.Definition, node.Statistics) : null);
 
     ValueTask<IReadOnlyList<ExchangeSummary>> IBrokerVhost.ListExchangesAsync(CancellationToken cancellationToken) =>
-        new(ExchangeStatisticsSnapshot().Select(x => new ExchangeSummary(x.Definition, x.Statistics.Rates))
+        new(ExchangeStatisticsSnapshot().Select(x => Summary(x.Definition, x.Statistics))
             .OrderBy(x => x.Definition.Name, StringComparer.Ordinal).ToList());
+
+    private static ExchangeSummary Summary(ExchangeDefinition definition, ExchangeStatistics statistics) =>
+        new(definition, statistics.Rates, statistics.PublishedIn, statistics.PublishedOut);
 
     ValueTask<DeclareOutcome> IBrokerVhost.DeclareExchangeAsync(ExchangeDefinition definition, CancellationToken cancellationToken) =>
         new(DeclareExchange(definition));
