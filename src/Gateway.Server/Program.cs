@@ -137,7 +137,7 @@ static WebApplication BuildApp(string[] args)
     builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
     builder.Services.AddSingleton<ReadinessState>();
     builder.Services.AddGatewayStorage(repositoryRoot, builder.Environment.ContentRootPath);
-    builder.Services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<MessageBroker>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+    builder.Services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<IBroker>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
         sp.GetRequiredService<WebhookDispatcher>()));
     builder.Services.AddHostedService<MetricsStartup>();
     builder.Services.AddSingleton<Gateway.Server.Definitions.DefinitionsService>();

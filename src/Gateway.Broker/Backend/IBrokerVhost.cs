@@ -94,7 +94,8 @@ public sealed record ExchangeSummary(ExchangeDefinition Definition, ExchangeRate
 /// <summary>A queue and its counts, as of the moment it was read.</summary>
 /// <param name="Definition">How it was declared.</param>
 /// <param name="Status">Its counts.</param>
-public sealed record QueueSummary(QueueDefinition Definition, QueueStatus Status);
+/// <param name="Incarnation">Its <see cref="IBrokerQueue.Incarnation"/>: another value under the same name is another queue.</param>
+public sealed record QueueSummary(QueueDefinition Definition, QueueStatus Status, ulong Incarnation = 0);
 
 /// <summary>A queue's counts and rates.</summary>
 /// <param name="MessagesReady">Messages waiting for delivery.</param>

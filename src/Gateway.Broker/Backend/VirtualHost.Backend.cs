@@ -31,7 +31,7 @@ public sealed partial class VirtualHost : IBrokerVhost
     ValueTask<IBrokerQueue?> IBrokerVhost.GetQueueAsync(string name, CancellationToken cancellationToken) => new(GetQueue(name));
 
     ValueTask<IReadOnlyList<QueueSummary>> IBrokerVhost.ListQueuesAsync(CancellationToken cancellationToken) =>
-        new(ListQueues().Select(q => new QueueSummary(q.Definition, q.Status())).ToList());
+        new(ListQueues().Select(q => new QueueSummary(q.Definition, q.Status(), q.Incarnation)).ToList());
 
     ValueTask<(IBrokerQueue Queue, DeclareOutcome Outcome)> IBrokerVhost.DeclareQueueAsync(QueueDefinition definition, object? owner,
         CancellationToken cancellationToken) => new(DeclareQueue(definition, owner));

@@ -8,7 +8,7 @@ using Gateway.Server.Contracts;
 namespace Gateway.Server.Definitions;
 
 /// <summary>
-/// Exports the topology in RabbitMQ's definitions format and imports such files through <see cref="MessageBroker.Import"/>
+/// Exports the topology in RabbitMQ's definitions format and imports such files through <see cref="IBroker.ImportAsync"/>
 /// (one transaction). Every item is checked as its own HTTP declaration would be (the same validators), then declared by
 /// the engine with its arguments as they are; what either refuses is reported with the reason, item by item.
 /// </summary>
@@ -20,7 +20,7 @@ namespace Gateway.Server.Definitions;
 /// and parameters, which Gateway does not have.
 /// </remarks>
 internal sealed partial class DefinitionsService(
-    MessageBroker broker,
+    IBroker broker,
     IValidator<ExchangeDeclareRequest> exchangeValidator,
     IValidator<QueueDeclareRequest> queueValidator,
     IValidator<BindingRequest> bindingValidator,
@@ -32,7 +32,7 @@ internal sealed partial class DefinitionsService(
     public static string ToGateway(string rabbitVhost) => rabbitVhost == RabbitDefaultVhost ? MessageBroker.DefaultVhost : rabbitVhost;
     public static string ToRabbit(string vhost) => vhost == MessageBroker.DefaultVhost ? RabbitDefaultVhost : vhost;
 
-    public DefinitionsDocument Export()
+    public async Task<DefinitionsDocument> ExportAsync(CancellationToken cancellationToken = default)
     {
         var document = new DefinitionsDocument
         {
@@ -41,23 +41,24 @@ internal sealed partial class DefinitionsService(
             Users = [], Permissions = [], TopicPermissions = [], Parameters = [], GlobalParameters = [], Policies = [],
             Vhosts = [], Exchanges = [], Queues = [], Bindings = [],
         };
-        foreach (var vhost in broker.ListVhosts())
+        foreach (var vhostName in await broker.ListVhostsAsync(cancellationToken))
         {
+            if (await broker.GetVhostAsync(vhostName, cancellationToken) is not { } vhost) continue; // deleted meanwhile
             var name = ToRabbit(vhost.Name);
             document.Vhosts.Add(new VhostDefinition { Name = name });
-            foreach (var x in vhost.ListExchanges().Where(x => x.Name.Length > 0 && !x.Name.StartsWith("amq.", StringComparison.Ordinal)))
+            foreach (var x in (await vhost.ListExchangesAsync(cancellationToken)).Select(e => e.Definition).Where(x => x.Name.Length > 0 && !x.Name.StartsWith("amq.", StringComparison.Ordinal)))
                 document.Exchanges.Add(new ExchangeDefinitionItem
                 {
                     Name = x.Name, Vhost = name, Type = x.Type.ToName(), Durable = x.Durable, AutoDelete = x.AutoDelete, Internal = x.Internal,
                     Arguments = x.Arguments ?? new Dictionary<string, object?>(),
                 });
-            foreach (var q in vhost.ListQueues().Where(q => !q.Name.StartsWith("amq.", StringComparison.Ordinal)))
+            foreach (var q in (await vhost.ListQueuesAsync(cancellationToken)).Where(q => !q.Definition.Name.StartsWith("amq.", StringComparison.Ordinal)))
                 document.Queues.Add(new QueueDefinitionItem
                 {
-                    Name = q.Name, Vhost = name, Durable = q.Definition.Durable, AutoDelete = q.Definition.AutoDelete, Type = "classic",
+                    Name = q.Definition.Name, Vhost = name, Durable = q.Definition.Durable, AutoDelete = q.Definition.AutoDelete, Type = "classic",
                     Arguments = q.Definition.Arguments ?? new Dictionary<string, object?>(),
                 });
-            foreach (var b in vhost.ListBindings())
+            foreach (var b in await vhost.ListBindingsAsync(cancellationToken))
                 document.Bindings.Add(new BindingDefinitionItem
                 {
                     Source = b.Source, Vhost = name, Destination = b.Destination,
@@ -72,7 +73,8 @@ internal sealed partial class DefinitionsService(
     /// Imports <paramref name="document"/>. Throws <see cref="Gateway.Broker.Durability.StorageException"/> when it could not
     /// be stored (nothing changed then).
     /// </summary>
-    public DefinitionsImportReport Import(DefinitionsDocument document, bool allOrNothing = false, bool dryRun = false)
+    public async Task<DefinitionsImportReport> ImportAsync(DefinitionsDocument document, bool allOrNothing = false, bool dryRun = false,
+        CancellationToken cancellationToken = default)
     {
         var import = new TopologyImport();
         var vhosts = (document.Vhosts ?? []).Select(v => ToGateway(v.Name)).ToList();
@@ -117,7 +119,7 @@ internal sealed partial class DefinitionsService(
         });
         var refusedHere = exchanges.Any(e => e.Refusal is not null) || queues.Any(q => q.Refusal is not null) || bindings.Any(b => b.Refusal is not null);
 
-        var outcome = broker.Import(import, allOrNothing, dryRun: dryRun || (allOrNothing && refusedHere));
+        var outcome = await broker.ImportAsync(import, allOrNothing, dryRun: dryRun || (allOrNothing && refusedHere), cancellationToken);
 
         var report = new DefinitionsImportReport
         {

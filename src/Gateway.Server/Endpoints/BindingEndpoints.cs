@@ -13,30 +13,31 @@ internal static class BindingEndpoints
     {
         var bindings = api.MapGroup("/vhosts/{vhost}/bindings").WithTags("Bindings");
 
-        bindings.MapGet("", (string vhost, MessageBroker broker) =>
+        bindings.MapGet("", async (string vhost, IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
-                return TypedResults.Ok(v.ListBindings().Select(b => ToInfo(v, b)).ToList());
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                return TypedResults.Ok((await v.ListBindingsAsync(http.RequestAborted)).Select(b => ToInfo(v, b)).ToList());
             })
             .RequiresVhostAccess()
             .WithName("ListBindings").WithSummary("List bindings").ProducesProblem(StatusCodes.Status404NotFound);
 
-        bindings.MapGet("/{id}", Results<Ok<BindingInfo>, ProblemHttpResult> (string vhost, string id, MessageBroker broker) =>
+        bindings.MapGet("/{id}", async Task<Results<Ok<BindingInfo>, ProblemHttpResult>> (string vhost, string id, IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
-                return v.GetBinding(id) is { } b ? TypedResults.Ok(ToInfo(v, b)) : Problems.NotFound($"No binding '{id}' in vhost '{vhost}'.");
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                return await v.GetBindingAsync(id, http.RequestAborted) is { } b ? TypedResults.Ok(ToInfo(v, b)) : Problems.NotFound($"No binding '{id}' in vhost '{vhost}'.");
             })
             .RequiresVhostAccess()
             .WithName("GetBinding").WithSummary("Read a binding").ProducesProblem(StatusCodes.Status404NotFound);
 
-        bindings.MapPost("", Results<Created<BindingInfo>, Ok<BindingInfo>, ProblemHttpResult> (string vhost, BindingRequest request, MessageBroker broker,
+        bindings.MapPost("", async Task<Results<Created<BindingInfo>, Ok<BindingInfo>, ProblemHttpResult>> (string vhost, BindingRequest request, IBroker broker,
                 HttpContext http, Access access) =>
             {
                 if (BindingAccess(access, http, vhost, request.Source, request.Destination) is { } denied) return denied;
-                var v = broker.RequireVhost(vhost);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
                 var type = request.DestinationType == DestinationKind.Queue ? BindingDestinationType.Queue : BindingDestinationType.Exchange;
                 var destination = type == BindingDestinationType.Exchange ? MessageMapping.ExchangeName(request.Destination) : request.Destination;
-                var (binding, outcome) = v.Bind(new Binding(MessageMapping.ExchangeName(request.Source), destination, type, request.RoutingKey, request.Arguments));
+                var (binding, outcome) = await v.BindAsync(new Binding(MessageMapping.ExchangeName(request.Source), destination, type, request.RoutingKey, request.Arguments),
+                    http.RequestAborted);
                 var info = ToInfo(v, binding);
                 return outcome == DeclareOutcome.Created
                     ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/bindings/{binding.Id}", info)
@@ -48,14 +49,14 @@ internal static class BindingEndpoints
                              "403 for the default exchange (it is bound to every queue implicitly); 404 when the source or destination is missing.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
 
-        bindings.MapDelete("/{id}", Results<NoContent, ProblemHttpResult> (string vhost, string id, MessageBroker broker, HttpContext http, Access access) =>
+        bindings.MapDelete("/{id}", async Task<Results<NoContent, ProblemHttpResult>> (string vhost, string id, IBroker broker, HttpContext http, Access access) =>
             {
-                var v = broker.RequireVhost(vhost);
-                if (access.Enabled && v.GetBinding(id) is { } binding
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                if (access.Enabled && await v.GetBindingAsync(id, http.RequestAborted) is { } binding
                     && BindingAccess(access, http, vhost, MessageMapping.ApiExchangeName(binding.Source),
                         binding.DestinationType == BindingDestinationType.Exchange ? MessageMapping.ApiExchangeName(binding.Destination) : binding.Destination) is { } denied)
                     return denied;
-                v.Unbind(id);
+                await v.UnbindAsync(id, http.RequestAborted);
                 return TypedResults.NoContent();
             })
             .RequiresVhostAccess()
@@ -68,7 +69,7 @@ internal static class BindingEndpoints
     private static ProblemHttpResult? BindingAccess(Access access, HttpContext http, string vhost, string source, string destination) =>
         access.Check(http, vhost, Permission.Write, destination) ?? access.Check(http, vhost, Permission.Read, source);
 
-    private static BindingInfo ToInfo(VirtualHost vhost, Binding b) => new()
+    private static BindingInfo ToInfo(IBrokerVhost vhost, Binding b) => new()
     {
         Id = b.Id,
         Vhost = vhost.Name,

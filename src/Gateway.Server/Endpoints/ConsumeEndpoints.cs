@@ -16,11 +16,11 @@ internal static class ConsumeEndpoints
         var queues = api.MapGroup("/vhosts/{vhost}/queues/{queue}").WithTags("Consuming").Requires(Permission.Read, "queue")
             .ProducesProblem(StatusCodes.Status403Forbidden);
 
-        queues.MapPost("/get", async (string vhost, string queue, GetRequest? request, MessageBroker broker,
+        queues.MapPost("/get", async (string vhost, string queue, GetRequest? request, IBroker broker,
                 IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters) =>
             {
                 request ??= new GetRequest();
-                var q = RequireQueue(broker, vhost, queue);
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
                 var deliveries = await PullAsync(q, request.Max, request.WaitSeconds, request.LeaseSeconds, lifetime, http, waiters);
                 return new DeliveryListResult(q, deliveries, request.AckMode);
             })
@@ -35,9 +35,9 @@ internal static class ConsumeEndpoints
         // ackMode is bound as a string: minimal APIs parse an enum query value by its C# name ("Auto"), not by the
         // API's name ("auto"), so an AckMode parameter would refuse the documented values.
         queues.MapPost("/messages/next", async (string vhost, string queue, int? wait, string? ackMode, int? leaseSeconds,
-                MessageBroker broker, IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters) =>
+                IBroker broker, IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters) =>
             {
-                var q = RequireQueue(broker, vhost, queue);
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
                 var waitSeconds = wait ?? 0;
                 var lease = leaseSeconds ?? Limits.DefaultLeaseSeconds;
                 if (waitSeconds is < 0 or > Limits.MaxWaitSeconds)
@@ -60,9 +60,9 @@ internal static class ConsumeEndpoints
                              "properties come as Amqp-* headers (see PublishRaw). 204 when no message arrived within 'wait' seconds. " + WaitersNote)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapPost("/ack", async (string vhost, string queue, AckRequest request, MessageBroker broker) =>
+        queues.MapPost("/ack", async (string vhost, string queue, AckRequest request, IBroker broker, HttpContext http) =>
             {
-                await RequireQueue(broker, vhost, queue).AckAsync(ParseTags(request.DeliveryTags));
+                await (await RequireQueueAsync(broker, vhost, queue, http.RequestAborted)).AckAsync(ParseTags(request.DeliveryTags));
                 return TypedResults.NoContent();
             })
             .Validate<AckRequest>()
@@ -70,10 +70,11 @@ internal static class ConsumeEndpoints
             .WithDescription("All or none: if any tag is unknown (404) or its lease expired (410), nothing is acknowledged.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
 
-        queues.MapPost("/nack", async (string vhost, string queue, NackRequest request, MessageBroker broker) =>
+        queues.MapPost("/nack", async (string vhost, string queue, NackRequest request, IBroker broker, HttpContext http) =>
             {
                 var delay = request.DelayMilliseconds is > 0 and var ms ? TimeSpan.FromMilliseconds(ms) : (TimeSpan?)null;
-                await RequireQueue(broker, vhost, queue).NackAsync(ParseTags(request.DeliveryTags), request.Requeue, delay);
+                if (delay is not null) broker.Features.Require(BrokerFeature.NackWithDelay, "A nack with delayMilliseconds");
+                await (await RequireQueueAsync(broker, vhost, queue, http.RequestAborted)).NackAsync(ParseTags(request.DeliveryTags), request.Requeue, delay);
                 return TypedResults.NoContent();
             })
             .Validate<NackRequest>()
@@ -84,9 +85,11 @@ internal static class ConsumeEndpoints
                              "else drops them. All or none, as ack.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status410Gone);
 
-        queues.MapPost("/extend", (string vhost, string queue, ExtendRequest request, MessageBroker broker) =>
+        queues.MapPost("/extend", async (string vhost, string queue, ExtendRequest request, IBroker broker, HttpContext http) =>
             {
-                RequireQueue(broker, vhost, queue).ExtendLeases(ParseTags(request.DeliveryTags), TimeSpan.FromSeconds(request.LeaseSeconds));
+                broker.Features.Require(BrokerFeature.LeaseExtend, "Extending a lease");
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
+                await q.ExtendLeasesAsync(ParseTags(request.DeliveryTags), TimeSpan.FromSeconds(request.LeaseSeconds));
                 return TypedResults.NoContent();
             })
             .Validate<ExtendRequest>()
@@ -99,9 +102,9 @@ internal static class ConsumeEndpoints
                                        "what is ready, or 503 with Retry-After (type urn:gateway:problem:too-many-waiters) when nothing is.";
 
     // An exclusive queue is its WebSocket connection's: plain HTTP requests get 409 resource-locked.
-    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue)
+    private static async ValueTask<IBrokerQueue> RequireQueueAsync(IBroker broker, string vhost, string queue, CancellationToken cancellationToken)
     {
-        var q = broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+        var q = await (await broker.RequireVhostAsync(vhost, cancellationToken)).RequireQueueAsync(queue, cancellationToken);
         q.RequireAccess(null);
         return q;
     }
@@ -112,7 +115,7 @@ internal static class ConsumeEndpoints
     // Client gone while waiting: the engine puts back anything handed over and the cancellation propagates (nothing is
     // written). Server shutting down: an empty answer, so that clients retry elsewhere or later. Every place for a
     // waiting poll taken (Gateway:Limits:MaxLongPollWaiters): no wait; what is ready, or 503 with Retry-After.
-    private static async Task<IReadOnlyList<Delivery>> PullAsync(MessageQueue queue, int max, int waitSeconds, int leaseSeconds,
+    private static async Task<IReadOnlyList<Delivery>> PullAsync(IBrokerQueue queue, int max, int waitSeconds, int leaseSeconds,
         IHostApplicationLifetime lifetime, HttpContext http, LongPollWaiters waiters)
     {
         var waits = waitSeconds > 0;

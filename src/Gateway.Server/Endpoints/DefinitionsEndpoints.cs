@@ -14,16 +14,16 @@ internal static class DefinitionsEndpoints
         var definitions = api.MapGroup("/definitions").WithTags("Operations")
             .RequiresTag(Access.Administrator).ProducesProblem(StatusCodes.Status403Forbidden);
 
-        definitions.MapGet("", (DefinitionsService service) => TypedResults.Ok(service.Export()))
+        definitions.MapGet("", async (DefinitionsService service, HttpContext http) => TypedResults.Ok(await service.ExportAsync(http.RequestAborted)))
             .WithName("ExportDefinitions").WithSummary("Export vhosts, exchanges, queues and bindings in RabbitMQ's definitions format")
             .WithDescription("Field names are RabbitMQ's (vhosts, exchanges, queues, bindings; vhost, name, type, durable, auto_delete, internal, " +
                              "arguments, source, destination, destination_type, routing_key), so the file also loads into RabbitMQ. The vhost " +
                              "'default' is written as '/', RabbitMQ's default vhost. The default and amq.* exchanges are left out.");
 
-        definitions.MapPost("", Results<Ok<DefinitionsImportReport>, ProblemHttpResult> (DefinitionsDocument document, bool? allOrNothing,
-                bool? dryRun, DefinitionsService service) =>
+        definitions.MapPost("", async Task<Results<Ok<DefinitionsImportReport>, ProblemHttpResult>> (DefinitionsDocument document, bool? allOrNothing,
+                bool? dryRun, DefinitionsService service, HttpContext http) =>
             {
-                var report = service.Import(document, allOrNothing ?? false, dryRun ?? false);
+                var report = await service.ImportAsync(document, allOrNothing ?? false, dryRun ?? false, http.RequestAborted);
                 if (allOrNothing == true && !report.Applied && dryRun != true)
                 {
                     var problem = Problems.Problem(StatusCodes.Status422UnprocessableEntity, "definitions-refused",

@@ -1,5 +1,4 @@
 using Gateway.Broker;
-using Gateway.Broker.Topology;
 using Gateway.Server.Validation;
 
 namespace Gateway.Server.Endpoints;
@@ -11,6 +10,10 @@ internal static class EndpointExtensions
         builder.AddEndpointFilter<ValidationFilter<T>>().ProducesValidationProblem();
 
     /// <summary>The vhost, or a NotFound refusal.</summary>
-    public static VirtualHost RequireVhost(this MessageBroker broker, string name) =>
-        broker.GetVhost(name) ?? throw new BrokerException(BrokerError.NotFound, $"No vhost '{name}'.");
+    public static async ValueTask<IBrokerVhost> RequireVhostAsync(this IBroker broker, string name, CancellationToken cancellationToken = default) =>
+        await broker.GetVhostAsync(name, cancellationToken) ?? throw new BrokerException(BrokerError.NotFound, $"No vhost '{name}'.");
+
+    /// <summary>The queue, or a NotFound refusal.</summary>
+    public static async ValueTask<IBrokerQueue> RequireQueueAsync(this IBrokerVhost vhost, string name, CancellationToken cancellationToken = default) =>
+        await vhost.GetQueueAsync(name, cancellationToken) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{name}' in vhost '{vhost.Name}'.");
 }

@@ -34,7 +34,7 @@ internal static class EventStreamEndpoints
     public static void MapEventStreamEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/vhosts/{vhost}/queues/{queue}/events", async (string vhost, string queue, string? ackMode, int? prefetch,
-                HttpContext http, MessageBroker broker, IHostApplicationLifetime lifetime, IOptions<EventStreamOptions> options,
+                HttpContext http, IBroker broker, IHostApplicationLifetime lifetime, IOptions<EventStreamOptions> options,
                 IOptions<AuthOptions> auth, Access access, Gateway.Server.Metrics.GatewayMetrics metrics, IOptions<GatewayLimitsOptions> limits,
                 ConnectionSlots connections) =>
             {
@@ -43,8 +43,7 @@ internal static class EventStreamEndpoints
                     await refused.ExecuteAsync(http);
                     return;
                 }
-                var q = broker.RequireVhost(vhost).GetQueue(queue)
-                        ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+                var q = await (await broker.RequireVhostAsync(vhost, http.RequestAborted)).RequireQueueAsync(queue, http.RequestAborted);
                 q.RequireAccess(null);
                 var auto = AckModes.Parse(ackMode) == AckMode.Auto;
                 var maxPrefetch = limits.Value.MaxPrefetch;
@@ -71,7 +70,7 @@ internal static class EventStreamEndpoints
                 using var open = metrics.EventStreamOpened();
                 var token = stopping.Token;
                 var heartbeat = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
-                var consumer = q.Subscribe(window);
+                var consumer = await q.SubscribeAsync(window, token);
                 try
                 {
                     if (http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastId)
@@ -101,7 +100,7 @@ internal static class EventStreamEndpoints
                         }
                         var more = await pending;
                         pending = null;
-                        if (!more) break; // the consumer ended: queue deleted
+                        if (!more) break; // the consumer ended: queue deleted, or the backend went away
                         var written = new List<DeliveryTag>();
                         while (reader.TryRead(out var delivery))
                         {
@@ -112,10 +111,13 @@ internal static class EventStreamEndpoints
                         await response.Body.FlushAsync(token);
                         if (auto) await q.AckAsync(written);
                     }
-                    if (consumer.EndReason == ConsumerEndReason.QueueDeleted)
+                    if (consumer.EndReason is ConsumerEndReason.QueueDeleted or ConsumerEndReason.BackendUnavailable)
                     {
-                        await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(new CancelledEvent { Reason = "queue-deleted" },
-                            GatewayJsonContext.Default.CancelledEvent), CancellationToken.None);
+                        var reason = consumer.EndReason == ConsumerEndReason.QueueDeleted
+                            ? new CancelledEvent { Reason = "queue-deleted" }
+                            : new CancelledEvent { Reason = "backend-unavailable", Detail = "The broker backend went away; reconnect to subscribe again." };
+                        await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(reason, GatewayJsonContext.Default.CancelledEvent),
+                            CancellationToken.None);
                         await response.Body.FlushAsync(CancellationToken.None);
                     }
                 }
@@ -145,14 +147,14 @@ internal static class EventStreamEndpoints
                 }
                 finally
                 {
-                    if (q.Cancel(consumer)) q.VirtualHost.DeleteIfUnused(q);
+                    await consumer.CancelAsync();
                 }
             })
             .WithTags("Consuming")
             .AcceptsTicket()
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
-                             "'cancelled' when the queue is deleted (reason queue-deleted) or the user's permissions change so that it may no longer read " +
+                             "'cancelled' when the queue is deleted (reason queue-deleted), the broker backend goes away (reason backend-unavailable) or the user's permissions change so that it may no longer read " +
                              "the queue (reason access-refused), 'error' when the key that opened the stream is revoked or expires; a comment " +
                              "every Gateway:EventStream:HeartbeatSeconds (default 15 s). Browsers authenticate with ?ticket= (CreateTicket). " +
                              "ackMode=manual (default): ack over POST …/ack, at most " +
@@ -185,7 +187,7 @@ public sealed class ResumedEvent
 /// <summary>The data of a <c>cancelled</c> event: the stream ends after it.</summary>
 public sealed class CancelledEvent
 {
-    /// <summary><c>queue-deleted</c>, or <c>access-refused</c> when the user's permissions no longer let it read the queue.</summary>
+    /// <summary><c>queue-deleted</c>; <c>access-refused</c> when the user's permissions no longer let it read the queue; <c>backend-unavailable</c> when the broker backend went away.</summary>
     public required string Reason { get; set; }
     /// <summary>What happened, for people.</summary>
     public string? Detail { get; set; }

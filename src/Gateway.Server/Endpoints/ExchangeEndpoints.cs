@@ -14,31 +14,33 @@ internal static class ExchangeEndpoints
     {
         var exchanges = api.MapGroup("/vhosts/{vhost}/exchanges").WithTags("Exchanges");
 
-        exchanges.MapGet("", (string vhost, MessageBroker broker) =>
+        exchanges.MapGet("", async (string vhost, IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
-                return TypedResults.Ok(v.ListExchanges().Select(x => ToInfo(v, x)).ToList());
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                return TypedResults.Ok((await v.ListExchangesAsync(http.RequestAborted)).Select(x => ToInfo(v, x.Definition, x.Rates)).ToList());
             })
             .RequiresVhostAccess()
             .WithName("ListExchanges").WithSummary("List exchanges").ProducesProblem(StatusCodes.Status404NotFound);
 
-        exchanges.MapGet("/{exchange}", Results<Ok<ExchangeInfo>, ProblemHttpResult> (string vhost, string exchange, MessageBroker broker) =>
+        exchanges.MapGet("/{exchange}", async Task<Results<Ok<ExchangeInfo>, ProblemHttpResult>> (string vhost, string exchange, IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
-                return v.GetExchange(MessageMapping.ExchangeName(exchange)) is { } x
-                    ? TypedResults.Ok(ToInfo(v, x))
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                return await v.GetExchangeAsync(MessageMapping.ExchangeName(exchange), http.RequestAborted) is { } x
+                    ? TypedResults.Ok(ToInfo(v, x.Definition, x.Rates))
                     : Problems.NotFound($"No exchange '{exchange}' in vhost '{vhost}'.");
             })
             .RequiresVhostAccess()
             .WithName("GetExchange").WithSummary("Read an exchange").ProducesProblem(StatusCodes.Status404NotFound);
 
-        exchanges.MapPut("/{exchange}", Results<Created<ExchangeInfo>, Ok<ExchangeInfo>> (string vhost, string exchange, ExchangeDeclareRequest request, MessageBroker broker) =>
+        exchanges.MapPut("/{exchange}", async Task<Results<Created<ExchangeInfo>, Ok<ExchangeInfo>>> (string vhost, string exchange, ExchangeDeclareRequest request,
+                IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
                 var definition = new ExchangeDefinition(MessageMapping.ExchangeName(exchange), ToEngine(request.Type), request.Durable,
                     request.AutoDelete, request.Internal, request.Arguments);
-                var outcome = v.DeclareExchange(definition);
-                var info = ToInfo(v, definition);
+                var outcome = await v.DeclareExchangeAsync(definition, http.RequestAborted);
+                // Just declared: it has moved no messages yet (and may already be gone, deleted concurrently).
+                var info = ToInfo(v, definition, Broker.Statistics.ExchangeRates.Zero);
                 return outcome == DeclareOutcome.Created
                     ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/exchanges/{Uri.EscapeDataString(exchange)}", info)
                     : TypedResults.Ok(info);
@@ -50,9 +52,10 @@ internal static class ExchangeEndpoints
                              "(nothing changes); 403 for new names starting with 'amq.' and for the default exchange.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        exchanges.MapDelete("/{exchange}", (string vhost, string exchange, bool? ifUnused, MessageBroker broker) =>
+        exchanges.MapDelete("/{exchange}", async (string vhost, string exchange, bool? ifUnused, IBroker broker, HttpContext http) =>
             {
-                broker.RequireVhost(vhost).DeleteExchange(MessageMapping.ExchangeName(exchange), ifUnused ?? false);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                await v.DeleteExchangeAsync(MessageMapping.ExchangeName(exchange), ifUnused ?? false, http.RequestAborted);
                 return TypedResults.NoContent();
             })
             .Requires(Permission.Configure, "exchange")
@@ -77,7 +80,7 @@ internal static class ExchangeEndpoints
         _ => ExchangeKind.Headers,
     };
 
-    private static ExchangeInfo ToInfo(VirtualHost vhost, ExchangeDefinition x) => new()
+    private static ExchangeInfo ToInfo(IBrokerVhost vhost, ExchangeDefinition x, Broker.Statistics.ExchangeRates rates) => new()
     {
         Name = MessageMapping.ApiExchangeName(x.Name),
         Vhost = vhost.Name,
@@ -86,7 +89,6 @@ internal static class ExchangeEndpoints
         AutoDelete = x.AutoDelete,
         Internal = x.Internal,
         Arguments = x.Arguments ?? new Dictionary<string, object?>(),
-        // Just declared and already gone (deleted concurrently): it moved no messages.
-        Rates = ExchangeRatesInfo.From(vhost.GetExchangeStatistics(x.Name)?.Rates ?? Broker.Statistics.ExchangeRates.Zero),
+        Rates = ExchangeRatesInfo.From(rates),
     };
 }

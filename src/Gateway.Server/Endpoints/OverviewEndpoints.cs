@@ -8,9 +8,9 @@ internal static class OverviewEndpoints
 {
     public static void MapOverviewEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/overview", (MessageBroker broker) =>
+        api.MapGet("/overview", async (IBroker broker, HttpContext http) =>
             {
-                var o = broker.GetOverview();
+                var o = await broker.GetOverviewAsync(http.RequestAborted);
                 return TypedResults.Ok(new OverviewInfo
                 {
                     QueueTotals = new QueueTotals

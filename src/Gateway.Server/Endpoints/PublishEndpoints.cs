@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Text.Json.Serialization.Metadata;
 using FluentValidation;
 using Gateway.Broker;
-using Gateway.Broker.Durability;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Topology;
 using Gateway.Server.Capacity;
@@ -32,17 +31,19 @@ internal static class PublishEndpoints
 
         hotPublish.MapPost("/publish",
                 async Task<Results<Ok<PublishResult>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
+                IBroker broker, IValidator<PublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
                 MemoryAlarm memory) =>
             {
                 if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
                 if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
                 var request = await JsonBody.ReadAsync(http, PublishType ??= JsonBody.TypeInfo<PublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
-                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                var v = await broker.GetVhostAsync(vhost, http.HttpContext.RequestAborted);
+                if (v is null) return MissingVhost(vhost, exchange);
                 var name = MessageMapping.ExchangeName(exchange);
                 if (MessageMapping.ToMessage(name, request, limits.Value.MaxMessageBytes) is not { } message) return TooLarge(limits.Value);
-                var outcome = await v.PublishAsync(name, message);
+                RequireDelayFeature(broker, message);
+                var outcome = await v.PublishAsync(name, message, http.HttpContext.RequestAborted);
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (outcome.Rejected > 0) return PublishRefusals.Rejected(outcome);
                 if (!outcome.Routed && request.Mandatory)
@@ -61,16 +62,17 @@ internal static class PublishEndpoints
 
         hotPublish.MapPost("/publish/batch",
                 async Task<Results<Ok<BatchPublishResponse>, ValidationProblem, ProblemHttpResult>> (string vhost, string exchange, HttpRequest http,
-                MessageBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
+                IBroker broker, IValidator<BatchPublishRequest> validator, IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, Access access,
                 MemoryAlarm memory) =>
             {
                 if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
                 if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
                 var request = await JsonBody.ReadAsync(http, BatchType ??= JsonBody.TypeInfo<BatchPublishRequest>(json));
                 if (RequestValidation.Check(validator, request) is { } invalid) return invalid;
-                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                var v = await broker.GetVhostAsync(vhost, http.HttpContext.RequestAborted);
+                if (v is null) return MissingVhost(vhost, exchange);
                 var name = MessageMapping.ExchangeName(exchange);
-                if (Refusal(Probe(v, name), vhost, exchange) is { } refused) return refused;
+                if (request.Atomic) broker.Features.Require(BrokerFeature.AtomicBatch, "An atomic batch");
                 // Every message is decoded (and its size checked) before any is published: all or nothing for 413.
                 var messages = new Message[request.Messages.Count];
                 string? routingKey = null;
@@ -82,29 +84,14 @@ internal static class PublishEndpoints
                     else routingKey = entry.RoutingKey;
                     if (MessageMapping.ToMessage(name, entry, limits.Value.MaxMessageBytes) is not { } message)
                         return Problems.TooLarge($"Message {i} is larger than {limits.Value.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes); nothing was published.");
+                    RequireDelayFeature(broker, message);
                     messages[i] = message;
                 }
-                var results = new List<PublishResult>(messages.Length);
-                // One journal ticket for the whole batch: the answer waits for one group commit, not one per message.
-                var ticket = new JournalTicket();
-                if (request.Atomic)
-                {
-                    var mandatory = request.Messages.ConvertAll(m => m.Mandatory);
-                    if (v.PublishAtomic(name, messages, mandatory, ticket, out var index, out var refusal) is not { } outcomes)
-                        return AtomicRefusal(refusal, index, vhost, exchange, request.Messages);
-                    for (var i = 0; i < outcomes.Length; i++) results.Add(ToResult(outcomes[i], mandatory[i]));
-                    ticket.Release();
-                    await ticket.Committed;
-                    return TypedResults.Ok(new BatchPublishResponse { Results = results });
-                }
-                for (var i = 0; i < messages.Length; i++)
-                {
-                    var outcome = v.PublishUnconfirmed(name, messages[i], ticket);
-                    if (Refusal(outcome, vhost, exchange) is { } gone) return gone; // deleted meanwhile
-                    results.Add(ToResult(outcome, request.Messages[i].Mandatory));
-                }
-                ticket.Release();
-                await ticket.Committed;
+                var mandatory = request.Messages.ConvertAll(m => m.Mandatory);
+                var batch = await v.PublishBatchAsync(name, messages, mandatory, request.Atomic, http.HttpContext.RequestAborted);
+                if (batch.Outcomes is not { } outcomes) return AtomicRefusal(batch.Refusal, batch.RefusedIndex, vhost, exchange, request.Messages);
+                var results = new List<PublishResult>(outcomes.Count);
+                for (var i = 0; i < outcomes.Count; i++) results.Add(ToResult(outcomes[i], mandatory[i]));
                 return TypedResults.Ok(new BatchPublishResponse { Results = results });
             })
             .Accepts<BatchPublishRequest>("application/json")
@@ -119,10 +106,11 @@ internal static class PublishEndpoints
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         publish.MapPost("/messages", async Task<Results<Ok<PublishResult>, ProblemHttpResult>> (string vhost, string exchange, string? routingKey,
-                bool? mandatory, HttpRequest http, MessageBroker broker, IOptions<GatewayLimitsOptions> limits, MemoryAlarm memory) =>
+                bool? mandatory, HttpRequest http, IBroker broker, IOptions<GatewayLimitsOptions> limits, MemoryAlarm memory) =>
             {
                 if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
-                if (Target(broker, vhost, exchange, out var v) is { } problem) return problem;
+                var v = await broker.GetVhostAsync(vhost, http.HttpContext.RequestAborted);
+                if (v is null) return MissingVhost(vhost, exchange);
                 routingKey ??= "";
                 if (Names.ValidateRoutingKey(routingKey) is { } keyError) return Problems.BadRequest($"'routingKey' {keyError}.");
                 var max = limits.Value.MaxMessageBytes;
@@ -132,7 +120,9 @@ internal static class PublishEndpoints
                 var body = await ReadBodyAsync(http.BodyReader, max, http.HttpContext.RequestAborted);
                 if (body is null) return TooLarge(limits.Value);
                 var name = MessageMapping.ExchangeName(exchange);
-                var outcome = await v.PublishAsync(name, new Message(name, routingKey, properties, body));
+                var message = new Message(name, routingKey, properties, body);
+                RequireDelayFeature(broker, message);
+                var outcome = await v.PublishAsync(name, message, http.HttpContext.RequestAborted);
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (outcome.Rejected > 0) return PublishRefusals.Rejected(outcome);
                 if (!outcome.Routed && mandatory == true)
@@ -159,19 +149,15 @@ internal static class PublishEndpoints
     private static JsonTypeInfo<BatchPublishRequest>? BatchType;
 
     // A missing vhost or exchange is 404 unless its name breaks the naming rule (400): checked only on that path.
-    private static ProblemHttpResult? Target(MessageBroker broker, string vhost, string exchange, out VirtualHost v)
-    {
-        v = broker.GetVhost(vhost)!;
-        if (v is not null) return null;
-        return RouteNamesFilter.Invalid("vhost", vhost) ?? RouteNamesFilter.Invalid("exchange", exchange) ?? Problems.NotFound($"No vhost '{vhost}'.");
-    }
+    private static ProblemHttpResult MissingVhost(string vhost, string exchange) =>
+        RouteNamesFilter.Invalid("vhost", vhost) ?? RouteNamesFilter.Invalid("exchange", exchange) ?? Problems.NotFound($"No vhost '{vhost}'.");
 
-    private static PublishOutcome Probe(VirtualHost v, string exchange) => v.GetExchange(exchange) switch
+    // A delayed message (x-delay) needs a backend that can hold it back; the others refuse it, naming themselves.
+    private static void RequireDelayFeature(IBroker broker, Message message)
     {
-        null => new(PublishStatus.ExchangeNotFound, 0),
-        { Internal: true } => new(PublishStatus.ExchangeInternal, 0),
-        _ => new(PublishStatus.Ok, 0),
-    };
+        if (!broker.Features.Has(BrokerFeature.DelayedDelivery) && message.Properties.Headers is { } headers && headers.ContainsKey(Message.DelayHeader))
+            broker.Features.Require(BrokerFeature.DelayedDelivery, "A delayed message (header x-delay)");
+    }
 
     private static ProblemHttpResult? Refusal(PublishOutcome outcome, string vhost, string exchange) => outcome.Status switch
     {

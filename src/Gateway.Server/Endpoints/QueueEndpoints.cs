@@ -14,23 +14,31 @@ internal static class QueueEndpoints
     {
         var queues = api.MapGroup("/vhosts/{vhost}/queues").WithTags("Queues");
 
-        queues.MapGet("", (string vhost, MessageBroker broker) =>
-                TypedResults.Ok(broker.RequireVhost(vhost).ListQueues().Select(ToInfo).ToList()))
+        queues.MapGet("", async (string vhost, IBroker broker, HttpContext http) =>
+            {
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                return TypedResults.Ok((await v.ListQueuesAsync(http.RequestAborted)).Select(q => ToInfo(v.Name, q.Definition, q.Status)).ToList());
+            })
             .RequiresVhostAccess()
             .WithName("ListQueues").WithSummary("List queues with their counts").ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapGet("/{queue}", Results<Ok<QueueInfo>, ProblemHttpResult> (string vhost, string queue, MessageBroker broker) =>
-                broker.RequireVhost(vhost).GetQueue(queue) is { } q ? TypedResults.Ok(ToInfo(q)) : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
+        queues.MapGet("/{queue}", async Task<Results<Ok<QueueInfo>, ProblemHttpResult>> (string vhost, string queue, IBroker broker, HttpContext http) =>
+                await (await broker.RequireVhostAsync(vhost, http.RequestAborted)).GetQueueAsync(queue, http.RequestAborted) is { } q
+                    ? TypedResults.Ok(await ToInfoAsync(q, http.RequestAborted))
+                    : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
             .RequiresVhostAccess()
             .WithName("GetQueue").WithSummary("Read a queue with its counts").ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapPut("/{queue}", Results<Created<QueueInfo>, Ok<QueueInfo>> (string vhost, string queue, QueueDeclareRequest? request, MessageBroker broker) =>
+        queues.MapPut("/{queue}", async Task<Results<Created<QueueInfo>, Ok<QueueInfo>>> (string vhost, string queue, QueueDeclareRequest? request, IBroker broker,
+                HttpContext http) =>
             {
                 request ??= new QueueDeclareRequest();
-                var (q, outcome) = broker.RequireVhost(vhost).DeclareQueue(ToDefinition(queue, request));
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                var (q, outcome) = await v.DeclareQueueAsync(ToDefinition(queue, request), cancellationToken: http.RequestAborted);
+                var info = await ToInfoAsync(q, http.RequestAborted);
                 return outcome == DeclareOutcome.Created
-                    ? TypedResults.Created(Location(vhost, q.Name), ToInfo(q))
-                    : TypedResults.Ok(ToInfo(q));
+                    ? TypedResults.Created(Location(vhost, q.Name), info)
+                    : TypedResults.Ok(info);
             })
             .Validate<QueueDeclareRequest>()
             .Requires(Permission.Configure, "queue")
@@ -39,22 +47,24 @@ internal static class QueueEndpoints
                              "equivalent queue exists; 409 when one exists with a different definition (nothing changes); 403 for names starting with 'amq.'.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        queues.MapPost("", Results<Created<QueueInfo>, ProblemHttpResult> (string vhost, QueueDeclareRequest? request, MessageBroker broker, HttpContext http, Access access) =>
+        queues.MapPost("", async Task<Results<Created<QueueInfo>, ProblemHttpResult>> (string vhost, QueueDeclareRequest? request, IBroker broker, HttpContext http,
+                Access access) =>
             {
                 // The name is chosen by the server: configure permission on the amq.gen- prefix it uses.
                 if (access.Check(http, vhost, Permission.Configure, "amq.gen-") is { } denied) return denied;
-                var q = broker.RequireVhost(vhost).DeclareServerNamedQueue(ToDefinition("", request ?? new QueueDeclareRequest()));
-                return TypedResults.Created(Location(vhost, q.Name), ToInfo(q));
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                var q = await v.DeclareServerNamedQueueAsync(ToDefinition("", request ?? new QueueDeclareRequest()), cancellationToken: http.RequestAborted);
+                return TypedResults.Created(Location(vhost, q.Name), await ToInfoAsync(q, http.RequestAborted));
             })
             .Validate<QueueDeclareRequest>()
             .WithName("DeclareServerNamedQueue").WithSummary("Declare a queue with a server-chosen name (amq.gen-…)")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        queues.MapDelete("/{queue}", (string vhost, string queue, bool? ifUnused, bool? ifEmpty, MessageBroker broker) =>
+        queues.MapDelete("/{queue}", async (string vhost, string queue, bool? ifUnused, bool? ifEmpty, IBroker broker, HttpContext http) =>
             {
-                var v = broker.RequireVhost(vhost);
-                v.GetQueue(queue)?.RequireAccess(null);
-                v.DeleteQueue(queue, ifUnused ?? false, ifEmpty ?? false);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                (await v.GetQueueAsync(queue, http.RequestAborted))?.RequireAccess(null);
+                await v.DeleteQueueAsync(queue, ifUnused ?? false, ifEmpty ?? false, http.RequestAborted);
                 return TypedResults.NoContent();
             })
             .Requires(Permission.Configure, "queue")
@@ -62,8 +72,8 @@ internal static class QueueEndpoints
             .WithDescription("ifUnused=true refuses (409) while it has consumers; ifEmpty=true refuses (409) while it has ready messages.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        queues.MapDelete("/{queue}/messages", async Task<Results<Ok<PurgeResult>, ProblemHttpResult>> (string vhost, string queue, MessageBroker broker) =>
-                broker.RequireVhost(vhost).GetQueue(queue) is { } q
+        queues.MapDelete("/{queue}/messages", async Task<Results<Ok<PurgeResult>, ProblemHttpResult>> (string vhost, string queue, IBroker broker, HttpContext http) =>
+                await (await broker.RequireVhostAsync(vhost, http.RequestAborted)).GetQueueAsync(queue, http.RequestAborted) is { } q
                     ? TypedResults.Ok(new PurgeResult { Purged = await Owned(q).PurgeAsync() })
                     : Problems.NotFound($"No queue '{queue}' in vhost '{vhost}'."))
             .Requires(Permission.Read, "queue")
@@ -79,33 +89,36 @@ internal static class QueueEndpoints
         new(name, r.Durable, r.Exclusive, r.AutoDelete, r.Arguments);
 
     // An exclusive queue is its WebSocket connection's: plain HTTP requests get 409 resource-locked.
-    private static MessageQueue Owned(MessageQueue q)
+    private static IBrokerQueue Owned(IBrokerQueue q)
     {
         q.RequireAccess(null);
         return q;
     }
 
-    public static QueueInfo ToInfo(MessageQueue q)
+    public static async ValueTask<QueueInfo> ToInfoAsync(IBrokerQueue q, CancellationToken cancellationToken) =>
+        ToInfo(q.Vhost, q.Definition, await q.GetStatusAsync(cancellationToken));
+
+    public static QueueInfo ToInfo(string vhost, QueueDefinition definition, QueueStatus s)
     {
-        int ready = q.MessagesReady, unacked = q.MessagesUnacknowledged, delayed = q.MessagesDelayed;
-        var bytes = q.MessageBytesReady;
+        int ready = s.MessagesReady, unacked = s.MessagesUnacknowledged, delayed = s.MessagesDelayed;
+        var bytes = s.MessageBytesReady;
         return new QueueInfo
         {
-            Name = q.Name,
-            Vhost = q.VirtualHost.Name,
-            Durable = q.Definition.Durable,
-            Exclusive = q.Definition.Exclusive,
-            AutoDelete = q.Definition.AutoDelete,
-            Arguments = q.Definition.Arguments ?? new Dictionary<string, object?>(),
+            Name = definition.Name,
+            Vhost = vhost,
+            Durable = definition.Durable,
+            Exclusive = definition.Exclusive,
+            AutoDelete = definition.AutoDelete,
+            Arguments = definition.Arguments ?? new Dictionary<string, object?>(),
             Messages = ready + unacked + delayed,
             MessagesReady = ready,
             MessagesUnacknowledged = unacked,
             MessagesDelayed = delayed,
             MessageBytesReady = bytes,
             MessageBytes = bytes,
-            OldestReadyAgeSeconds = q.OldestReadyAge?.TotalSeconds,
-            Consumers = q.ConsumerCount,
-            Rates = MessageRatesInfo.From(q.Statistics.Rates),
+            OldestReadyAgeSeconds = s.OldestReadyAge?.TotalSeconds,
+            Consumers = s.Consumers,
+            Rates = MessageRatesInfo.From(s.Rates),
         };
     }
 }

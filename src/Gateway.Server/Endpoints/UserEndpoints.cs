@@ -95,10 +95,10 @@ internal static class UserEndpoints
             .WithName("GetPermission").WithSummary("Read a user's permissions in a vhost")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
 
-        permissions.MapPut("/{user}", Results<Created<PermissionDto>, Ok<PermissionDto>, ProblemHttpResult> (string vhost, string user, PermissionRequest request,
-                UserDirectory directory, MessageBroker broker) =>
+        permissions.MapPut("/{user}", async Task<Results<Created<PermissionDto>, Ok<PermissionDto>, ProblemHttpResult>> (string vhost, string user, PermissionRequest request,
+                UserDirectory directory, IBroker broker, HttpContext http) =>
             {
-                broker.RequireVhost(vhost);
+                await broker.RequireVhostAsync(vhost, http.RequestAborted);
                 var created = directory.SetPermission(user, vhost, request.Configure, request.Write, request.Read);
                 var dto = ToDto(directory.ListPermissions(vhost, user)[0]);
                 return created ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/permissions/{Uri.EscapeDataString(user)}", dto) : TypedResults.Ok(dto);

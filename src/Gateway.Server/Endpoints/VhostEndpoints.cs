@@ -11,19 +11,19 @@ internal static class VhostEndpoints
     {
         var vhosts = api.MapGroup("/vhosts").WithTags("Vhosts");
 
-        vhosts.MapGet("", (MessageBroker broker, HttpContext http, Access access) =>
-                TypedResults.Ok(broker.ListVhosts().Where(v => access.CanAccess(http.User, v.Name)).Select(v => new VhostInfo { Name = v.Name }).ToList()))
+        vhosts.MapGet("", async (IBroker broker, HttpContext http, Access access) =>
+                TypedResults.Ok((await broker.ListVhostsAsync(http.RequestAborted)).Where(v => access.CanAccess(http.User, v)).Select(v => new VhostInfo { Name = v }).ToList()))
             .WithName("ListVhosts").WithSummary("List the vhosts the caller has access to");
 
-        vhosts.MapGet("/{vhost}", (string vhost, MessageBroker broker) =>
-                TypedResults.Ok(new VhostInfo { Name = broker.RequireVhost(vhost).Name }))
+        vhosts.MapGet("/{vhost}", async (string vhost, IBroker broker, HttpContext http) =>
+                TypedResults.Ok(new VhostInfo { Name = (await broker.RequireVhostAsync(vhost, http.RequestAborted)).Name }))
             .RequiresVhostAccess()
             .WithName("GetVhost").WithSummary("Read a vhost").ProducesProblem(StatusCodes.Status404NotFound);
 
-        vhosts.MapPut("/{vhost}", Results<Created<VhostInfo>, Ok<VhostInfo>> (string vhost, MessageBroker broker, HttpContext http, Access access) =>
+        vhosts.MapPut("/{vhost}", async Task<Results<Created<VhostInfo>, Ok<VhostInfo>>> (string vhost, IBroker broker, HttpContext http, Access access) =>
             {
                 var info = new VhostInfo { Name = vhost };
-                if (!broker.CreateVhost(vhost)) return TypedResults.Ok(info);
+                if (!await broker.CreateVhostAsync(vhost, http.RequestAborted)) return TypedResults.Ok(info);
                 // As RabbitMQ's management API: the creator gets full permissions in the new vhost.
                 if (Access.UserOf(http.User) is { } creator) access.Users.SetPermission(creator, vhost, ".*", ".*", ".*");
                 return TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}", info);
@@ -33,9 +33,9 @@ internal static class VhostEndpoints
             .WithDescription("Answers 201 when created, 200 when it already existed. Administrators only; the creator gets configure, write " +
                              "and read '.*' in the new vhost.");
 
-        vhosts.MapDelete("/{vhost}", (string vhost, MessageBroker broker, UserDirectory users) =>
+        vhosts.MapDelete("/{vhost}", async (string vhost, IBroker broker, UserDirectory users, HttpContext http) =>
             {
-                broker.DeleteVhost(vhost);
+                await broker.DeleteVhostAsync(vhost, http.RequestAborted);
                 users.ForgetVhost(vhost);
                 return TypedResults.NoContent();
             })

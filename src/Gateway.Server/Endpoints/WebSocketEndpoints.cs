@@ -16,12 +16,12 @@ internal static class WebSocketEndpoints
 {
     public static void MapWebSocketEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/vhosts/{vhost}/ws", async (string vhost, HttpContext http, MessageBroker broker, IValidator<PublishRequest> validator,
+        api.MapGet("/vhosts/{vhost}/ws", async (string vhost, HttpContext http, IBroker broker, IValidator<PublishRequest> validator,
                 IOptions<JsonOptions> json, IOptions<GatewayLimitsOptions> limits, IOptions<AuthOptions> auth, Access access,
                 IHostApplicationLifetime lifetime, GatewayMetrics metrics, ConnectionSlots connections, MemoryAlarm memory) =>
             {
                 if (OriginPolicy.Refusal(http, auth.Value) is { } refused) return refused;
-                var v = broker.RequireVhost(vhost);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
                 if (!http.WebSockets.IsWebSocketRequest)
                     return (IResult)Problems.BadRequest("This endpoint speaks WebSocket (subprotocol gateway.v1.json): send an upgrade request.");
                 using var slot = connections.TryOpen(http, out var tooMany);
@@ -34,6 +34,7 @@ internal static class WebSocketEndpoints
                 {
                     Authorize = (permission, resource) => access.Denial(user, vhost, permission, resource),
                     WatchRead = (queue, lost) => access.WatchRead(user, vhost, queue, lost),
+                    Features = broker.Features,
                 };
                 // A revoked or expired key ends the sockets it opened, not only its next request.
                 using var revoked = user.FindFirst(Access.KeyClaim)?.Value is { } keyId

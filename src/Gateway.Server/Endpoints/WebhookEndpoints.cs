@@ -18,29 +18,33 @@ internal static class WebhookEndpoints
             .AddEndpointFilter<WebhookNameFilter>()
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
-        webhooks.MapGet("", (string vhost, string queue, MessageBroker broker, WebhookDispatcher dispatcher) =>
+        webhooks.MapGet("", async (string vhost, string queue, IBroker broker, WebhookDispatcher dispatcher, HttpContext http) =>
             {
-                var q = RequireQueue(broker, vhost, queue);
-                return TypedResults.Ok(dispatcher.List(q).Select(ToInfo).ToList());
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
+                var infos = new List<WebhookInfo>();
+                foreach (var webhook in dispatcher.List(q)) infos.Add(await ToInfoAsync(webhook));
+                return TypedResults.Ok(infos);
             })
             .RequiresVhostAccess()
             .WithName("ListWebhooks").WithSummary("List a queue's webhooks with their status");
 
-        webhooks.MapGet("/{name}", (string vhost, string queue, string name, MessageBroker broker, WebhookDispatcher dispatcher) =>
-                TypedResults.Ok(ToInfo(RequireWebhook(broker, dispatcher, vhost, queue, name))))
+        webhooks.MapGet("/{name}", async (string vhost, string queue, string name, IBroker broker, WebhookDispatcher dispatcher, HttpContext http) =>
+                TypedResults.Ok(await ToInfoAsync(await RequireWebhookAsync(broker, dispatcher, vhost, queue, name, http.RequestAborted))))
             .RequiresVhostAccess()
             .WithName("GetWebhook").WithSummary("Read a webhook with its status")
             .WithDescription("Status: state (active, paused, disabled), counts of delivered, retried and failed since the gateway started, " +
                              "messages in flight, the queue's backlog, lag, the last error and the recent failed attempts. Secrets are never shown.");
 
         webhooks.MapPut("/{name}", async Task<Results<Created<WebhookInfo>, Ok<WebhookInfo>>> (string vhost, string queue, string name,
-                WebhookRequest request, MessageBroker broker, WebhookDispatcher dispatcher) =>
+                WebhookRequest request, IBroker broker, WebhookDispatcher dispatcher, HttpContext http) =>
             {
-                var q = RequireQueue(broker, vhost, queue);
+                broker.Features.Require(BrokerFeature.Webhooks, "A webhook");
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
                 var (webhook, created) = await dispatcher.PutAsync(q, name, request);
+                var info = await ToInfoAsync(webhook);
                 return created
-                    ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/queues/{Uri.EscapeDataString(queue)}/webhooks/{Uri.EscapeDataString(name)}", ToInfo(webhook))
-                    : TypedResults.Ok(ToInfo(webhook));
+                    ? TypedResults.Created($"/api/vhosts/{Uri.EscapeDataString(vhost)}/queues/{Uri.EscapeDataString(queue)}/webhooks/{Uri.EscapeDataString(name)}", info)
+                    : TypedResults.Ok(info);
             })
             .Validate<WebhookRequest>()
             .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
@@ -53,9 +57,9 @@ internal static class WebhookEndpoints
                              "Gateway:Webhooks:AllowedNetworks. Kept with the topology when the queue is durable.");
 
         webhooks.MapDelete("/{name}", async Task<Results<NoContent, ProblemHttpResult>> (string vhost, string queue, string name,
-                MessageBroker broker, WebhookDispatcher dispatcher) =>
+                IBroker broker, WebhookDispatcher dispatcher, HttpContext http) =>
             {
-                var q = RequireQueue(broker, vhost, queue);
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
                 return await dispatcher.DeleteAsync(q, name) ? TypedResults.NoContent() : NotFound(vhost, queue, name);
             })
             .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
@@ -63,26 +67,26 @@ internal static class WebhookEndpoints
             .WithDescription("Deliveries in flight are abandoned and their messages return to the queue.");
 
         webhooks.MapPost("/{name}/enable", async Task<Results<Ok<WebhookInfo>, ProblemHttpResult>> (string vhost, string queue, string name,
-                MessageBroker broker, WebhookDispatcher dispatcher) =>
+                IBroker broker, WebhookDispatcher dispatcher, HttpContext http) =>
             {
-                var q = RequireQueue(broker, vhost, queue);
-                return await dispatcher.EnableAsync(q, name) is { } webhook ? TypedResults.Ok(ToInfo(webhook)) : NotFound(vhost, queue, name);
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
+                return await dispatcher.EnableAsync(q, name) is { } webhook ? TypedResults.Ok(await ToInfoAsync(webhook)) : NotFound(vhost, queue, name);
             })
             .Requires(Permission.Configure, "queue").Requires(Permission.Read, "queue")
             .WithName("EnableWebhook").WithSummary("Re-enable a webhook disabled by a 410 answer (or paused), and resume delivering");
 
         webhooks.MapPost("/{name}/redrive", async Task<Results<Ok<RedriveResult>, ProblemHttpResult>> (string vhost, string queue, string name,
-                RedriveRequest request, MessageBroker broker, WebhookDispatcher dispatcher, HttpContext http, Access access) =>
+                RedriveRequest request, IBroker broker, WebhookDispatcher dispatcher, HttpContext http, Access access) =>
             {
-                var v = broker.RequireVhost(vhost);
-                var q = RequireQueue(broker, vhost, queue);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                var q = await RequireQueueAsync(broker, vhost, queue, http.RequestAborted);
                 if (dispatcher.Get(q, name) is null) return NotFound(vhost, queue, name);
                 // Taking from 'from' needs read there; publishing through the default exchange needs write on it.
                 if ((access.Check(http, vhost, Permission.Read, request.From) ?? access.Check(http, vhost, Permission.Write, Names.DefaultExchangeAlias))
                     is { } denied) return denied;
-                var source = v.GetQueue(request.From) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{request.From}' in vhost '{vhost}'.");
+                var source = await v.RequireQueueAsync(request.From, http.RequestAborted);
                 source.RequireAccess(null);
-                return TypedResults.Ok(new RedriveResult { Moved = await WebhookDispatcher.RedriveAsync(source, q, request.Max) });
+                return TypedResults.Ok(new RedriveResult { Moved = await WebhookDispatcher.RedriveAsync(v, source, q, request.Max) });
             })
             .Validate<RedriveRequest>()
             .Requires(Permission.Read, "queue")
@@ -92,21 +96,22 @@ internal static class WebhookEndpoints
     }
 
     // An exclusive queue belongs to its connection: no webhook may consume it (409 resource-locked).
-    private static MessageQueue RequireQueue(MessageBroker broker, string vhost, string queue)
+    private static async ValueTask<IBrokerQueue> RequireQueueAsync(IBroker broker, string vhost, string queue, CancellationToken cancellationToken)
     {
-        var q = broker.RequireVhost(vhost).GetQueue(queue) ?? throw new BrokerException(BrokerError.NotFound, $"No queue '{queue}' in vhost '{vhost}'.");
+        var q = await (await broker.RequireVhostAsync(vhost, cancellationToken)).RequireQueueAsync(queue, cancellationToken);
         q.RequireAccess(null);
         return q;
     }
 
-    private static WebhookSubscription RequireWebhook(MessageBroker broker, WebhookDispatcher dispatcher, string vhost, string queue, string name) =>
-        dispatcher.Get(RequireQueue(broker, vhost, queue), name)
+    private static async ValueTask<WebhookSubscription> RequireWebhookAsync(IBroker broker, WebhookDispatcher dispatcher, string vhost, string queue, string name,
+        CancellationToken cancellationToken) =>
+        dispatcher.Get(await RequireQueueAsync(broker, vhost, queue, cancellationToken), name)
         ?? throw new BrokerException(BrokerError.NotFound, $"No webhook '{name}' on queue '{queue}' in vhost '{vhost}'.");
 
     private static ProblemHttpResult NotFound(string vhost, string queue, string name) =>
         Problems.NotFound($"No webhook '{name}' on queue '{queue}' in vhost '{vhost}'.");
 
-    private static WebhookInfo ToInfo(WebhookSubscription webhook)
+    private static async ValueTask<WebhookInfo> ToInfoAsync(WebhookSubscription webhook)
     {
         var d = webhook.Definition;
         return new WebhookInfo
@@ -122,8 +127,8 @@ internal static class WebhookEndpoints
             Retry = d.RetryPolicy(),
             Format = d.Format,
             Enabled = d.Enabled,
-            Durable = webhook.Queue.DurableId != 0,
-            Status = webhook.Status(),
+            Durable = webhook.Queue.Definition.Durable,
+            Status = await webhook.StatusAsync(),
         };
     }
 

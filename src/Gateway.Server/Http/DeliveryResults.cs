@@ -17,7 +17,7 @@ namespace Gateway.Server.Http;
 /// queue at once (not after its lease), so nothing taken for a vanished client is lost or delayed.</item>
 /// </list>
 /// </summary>
-internal abstract class DeliveryResult(MessageQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode) : IResult
+internal abstract class DeliveryResult(IBrokerQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode) : IResult
 {
     protected IReadOnlyList<Delivery> Deliveries { get; } = deliveries;
 
@@ -60,7 +60,7 @@ internal abstract class DeliveryResult(MessageQueue queue, IReadOnlyList<Deliver
 }
 
 /// <summary>The JSON answer of <c>get</c>: a list of deliveries.</summary>
-internal sealed class DeliveryListResult(MessageQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode)
+internal sealed class DeliveryListResult(IBrokerQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode)
     : DeliveryResult(queue, deliveries, ackMode), IEndpointMetadataProvider
 {
     protected override Task WriteAsync(HttpResponse response, CancellationToken cancellationToken)
@@ -76,7 +76,7 @@ internal sealed class DeliveryListResult(MessageQueue queue, IReadOnlyList<Deliv
 }
 
 /// <summary>The raw answer of <c>messages/next</c>: the payload as the body, everything else in headers; 204 when empty.</summary>
-internal sealed class RawDeliveryResult(MessageQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode)
+internal sealed class RawDeliveryResult(IBrokerQueue queue, IReadOnlyList<Delivery> deliveries, AckMode ackMode)
     : DeliveryResult(queue, deliveries, ackMode), IEndpointMetadataProvider
 {
     protected override async Task WriteAsync(HttpResponse response, CancellationToken cancellationToken)

@@ -32,6 +32,7 @@ internal static partial class Durability
         if (IsDocumentGeneration)
         {
             services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp)));
+            services.AddSingleton<IBroker>(sp => sp.GetRequiredService<MessageBroker>());
             return services;
         }
         services.AddSingleton(sp => SqliteStore.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
@@ -40,6 +41,7 @@ internal static partial class Durability
         services.AddSingleton<IBrokerStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: [Health.Ready]);
         services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp), sp.GetRequiredService<SqliteStore>()));
+        services.AddSingleton<IBroker>(sp => sp.GetRequiredService<MessageBroker>());
         services.AddHostedService<RecoveryService>();
         return services;
     }
@@ -65,7 +67,7 @@ internal static partial class Durability
         public Task StartAsync(CancellationToken cancellationToken)
         {
             readiness.MarkNotReady("recovering durable topology and messages");
-            _ = Task.Run(() =>
+            _ = Task.Run(async () =>
             {
                 try
                 {
@@ -87,7 +89,7 @@ internal static partial class Durability
                     lifetime.StopApplication();
                     return;
                 }
-                if (definitionsOptions.Value.File is { Length: > 0 } file && !ImportAtStart(file)) return;
+                if (definitionsOptions.Value.File is { Length: > 0 } file && !await ImportAtStartAsync(file)) return;
                 readiness.MarkReady();
             }, CancellationToken.None);
             return Task.CompletedTask;
@@ -97,7 +99,7 @@ internal static partial class Durability
 
         // --definitions FILE: imported after recovery, before the gateway reports ready. A file that cannot be read or
         // parsed, or an import that cannot be stored, stops the start (exit 1); refused items are logged and skipped.
-        private bool ImportAtStart(string file)
+        private async Task<bool> ImportAtStartAsync(string file)
         {
             try
             {
@@ -105,7 +107,7 @@ internal static partial class Durability
                 using (var stream = File.OpenRead(file))
                     document = System.Text.Json.JsonSerializer.Deserialize<Contracts.DefinitionsDocument>(stream, json.Value.SerializerOptions)
                                ?? throw new System.Text.Json.JsonException("The file holds JSON null, not definitions.");
-                var report = definitions.Import(document);
+                var report = await definitions.ImportAsync(document);
                 foreach (var item in report.Vhosts.Concat(report.Exchanges).Concat(report.Queues).Where(i => i.Outcome == Contracts.ImportItemOutcome.Refused))
                     LogDefinitionRefused(item.Vhost, item.Name, item.Reason);
                 foreach (var b in report.Bindings.Where(i => i.Outcome == Contracts.ImportItemOutcome.Refused))

@@ -8,6 +8,7 @@ namespace Gateway.Server.Http;
 /// <summary>
 /// Turns exceptions into problem documents. The tiers: malformed requests (bad JSON, wrong types, missing fields,
 /// bodies over the limit) answer 4xx with the parser's precise reason; broker refusals answer their mapped status;
+/// a backend out of reach answers 503 with Retry-After; a feature the backend does not have, 501 naming the backend;
 /// a client that went away gets nothing; anything else is a bug, logged, answered 500 without internals.
 /// </summary>
 internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHandler> logger) : IExceptionHandler
@@ -22,6 +23,8 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
             JsonException json => Problems.BadRequest("The request body is not valid JSON for this operation: " + json.Message),
             BrokerException broker => Problems.From(broker),
             Capacity.CapacityException capacity => RetryLater(context, capacity),
+            BrokerUnavailableException unavailable => Unavailable(context, unavailable),
+            FeatureNotSupportedException unsupported => Problems.NotSupported(unsupported),
             StorageException storage => Problems.Problem(StatusCodes.Status503ServiceUnavailable, "storage-unavailable",
                 "The operation could not be stored, so it was not confirmed; retry later. " + storage.Message),
             _ => null,
@@ -39,6 +42,13 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
     {
         context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Problems.Problem(e.Status, e.Slug, e.Message);
+    }
+
+    // The backend (e.g. every RabbitMQ node) is out of reach: nothing was done, and the client may retry.
+    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Unavailable(HttpContext context, BrokerUnavailableException e)
+    {
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(e.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Problems.Problem(StatusCodes.Status503ServiceUnavailable, "backend-unavailable", e.Message);
     }
 
     private static string Describe(BadHttpRequestException e)

@@ -36,6 +36,10 @@ internal static class Problems
     public static ProblemHttpResult TooLarge(string detail) => Problem(StatusCodes.Status413PayloadTooLarge, "too-large", detail);
     public static ProblemHttpResult Unroutable(string detail) => Problem(StatusCodes.Status422UnprocessableEntity, "unroutable", detail);
 
+    /// <summary>501: the configured backend (Gateway:Backend) does not have the feature; the detail names both.</summary>
+    public static ProblemHttpResult NotSupported(FeatureNotSupportedException e) =>
+        Problem(StatusCodes.Status501NotImplemented, "not-supported-by-backend", e.Message);
+
     public static ProblemHttpResult Problem(int status, string slug, string detail) =>
         TypedResults.Problem(detail: detail, statusCode: status, type: TypePrefix + slug);
 }

@@ -31,7 +31,7 @@ public sealed class GatewayMetrics : IDisposable
     private static readonly string[] ExchangeLabels = ["vhost", "exchange"];
     private static readonly string[] WebhookLabels = ["vhost", "queue", "webhook"];
 
-    private readonly MessageBroker _broker;
+    private readonly IBroker _broker;
     private readonly WebhookDispatcher _webhooks;
     private readonly IDisposable _meterAdapter;
     private readonly HttpRequestMetrics _httpRequests;
@@ -43,17 +43,19 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter _webSocketsOpened;
     private readonly Counter _webhookDelivered, _webhookRetried, _webhookFailed;
     private readonly Gauge _webhookInFlight, _webhookLag, _webhookDisabled;
-    private readonly Lock _collecting = new();
-    // The object behind each series: a queue or exchange deleted and declared again starts its counters from 0, so its
-    // series must be dropped and begun again rather than carried on.
-    private Dictionary<(string, string), object> _queueSeries = [], _exchangeSeries = [];
+    private readonly SemaphoreSlim _collecting = new(1, 1);
+    // What tells each series' queue or exchange apart from a later one of the same name: a queue or exchange deleted
+    // and declared again starts its counters from 0, so its series must be dropped and begun again rather than carried
+    // on. A queue's incarnation; an exchange's published-in count, which only falls when it is another exchange.
+    private Dictionary<(string, string), ulong> _queueSeries = [];
+    private Dictionary<(string, string), long> _exchangeSeries = [];
     private HashSet<(string, string)> _agedSeries = [];
     private Dictionary<WebhookKey, WebhookSubscription> _webhookSeries = [];
 
     /// <param name="broker">The engine whose figures are exported.</param>
     /// <param name="meterFactory">This host's meter factory: instruments of its meters (and only those) are exported.</param>
     /// <param name="webhooks">The webhooks whose deliveries are exported.</param>
-    internal GatewayMetrics(MessageBroker broker, IMeterFactory meterFactory, WebhookDispatcher webhooks)
+    internal GatewayMetrics(IBroker broker, IMeterFactory meterFactory, WebhookDispatcher webhooks)
     {
         _broker = broker;
         _webhooks = webhooks;
@@ -134,11 +136,12 @@ public sealed class GatewayMetrics : IDisposable
     /// <summary>A Server-Sent Events stream started; dispose the result when it ends.</summary>
     public IDisposable EventStreamOpened() => _eventStreams.TrackInProgress();
 
-    private void Collect()
+    private async Task Collect(CancellationToken cancellationToken)
     {
-        lock (_collecting)
+        await _collecting.WaitAsync(cancellationToken);
+        try
         {
-            var overview = _broker.GetOverview();
+            var overview = await _broker.GetOverviewAsync(cancellationToken);
             _vhosts.Set(overview.Vhosts);
             _exchanges.Set(overview.Exchanges);
             _queues.Set(overview.Queues);
@@ -152,41 +155,44 @@ public sealed class GatewayMetrics : IDisposable
             _rates.WithLabels("redeliver").Set(overview.Rates.Redeliver);
             _rates.WithLabels("dead_letter").Set(overview.Rates.DeadLetter);
 
-            var queues = new Dictionary<(string, string), object>();
+            var queues = new Dictionary<(string, string), ulong>();
             var aged = new HashSet<(string, string)>();
-            var exchanges = new Dictionary<(string, string), object>();
-            foreach (var vhost in _broker.ListVhosts())
+            var exchanges = new Dictionary<(string, string), long>();
+            foreach (var vhostName in await _broker.ListVhostsAsync(cancellationToken))
             {
-                foreach (var queue in vhost.ListQueues())
+                if (await _broker.GetVhostAsync(vhostName, cancellationToken) is not { } vhost) continue; // deleted meanwhile
+                foreach (var queue in await vhost.ListQueuesAsync(cancellationToken))
                 {
-                    string[] labels = [vhost.Name, queue.Name];
-                    var key = (vhost.Name, queue.Name);
-                    queues[key] = queue;
-                    if (_queueSeries.TryGetValue(key, out var before) && before != queue) RemoveQueueSeries(key);
-                    _queueReady.WithLabels(labels).Set(queue.MessagesReady);
-                    _queueUnacked.WithLabels(labels).Set(queue.MessagesUnacknowledged);
-                    _queueConsumers.WithLabels(labels).Set(queue.ConsumerCount);
-                    _queueBytes.WithLabels(labels).Set(queue.MessageBytesReady);
-                    if (queue.OldestReadyAge is { } age)
+                    var name = queue.Definition.Name;
+                    string[] labels = [vhost.Name, name];
+                    var key = (vhost.Name, name);
+                    queues[key] = queue.Incarnation;
+                    if (_queueSeries.TryGetValue(key, out var before) && before != queue.Incarnation) RemoveQueueSeries(key);
+                    var status = queue.Status;
+                    _queueReady.WithLabels(labels).Set(status.MessagesReady);
+                    _queueUnacked.WithLabels(labels).Set(status.MessagesUnacknowledged);
+                    _queueConsumers.WithLabels(labels).Set(status.Consumers);
+                    _queueBytes.WithLabels(labels).Set(status.MessageBytesReady);
+                    if (status.OldestReadyAge is { } age)
                     {
-                        aged.Add((vhost.Name, queue.Name));
+                        aged.Add(key);
                         _queueOldestAge.WithLabels(labels).Set(age.TotalSeconds);
                     }
-                    var s = queue.Statistics;
+                    if (status.Counters is not { } s) continue;
                     _queuePublished.WithLabels(labels).IncTo(s.Published);
                     _queueDelivered.WithLabels(labels).IncTo(s.Delivered);
                     _queueAcked.WithLabels(labels).IncTo(s.Acknowledged);
                     _queueRedelivered.WithLabels(labels).IncTo(s.Redelivered);
                     _queueDeadLettered.WithLabels(labels).IncTo(s.DeadLettered);
                 }
-                foreach (var (definition, s) in vhost.ExchangeStatisticsSnapshot())
+                foreach (var exchange in await vhost.ListExchangesAsync(cancellationToken))
                 {
-                    var name = definition.Name.Length == 0 ? "amq.default" : definition.Name;
+                    var name = exchange.Definition.Name.Length == 0 ? "amq.default" : exchange.Definition.Name;
                     var key = (vhost.Name, name);
-                    exchanges[key] = s;
-                    if (_exchangeSeries.TryGetValue(key, out var before) && before != s) RemoveExchangeSeries(key);
-                    _exchangeIn.WithLabels(vhost.Name, name).IncTo(s.PublishedIn);
-                    _exchangeOut.WithLabels(vhost.Name, name).IncTo(s.PublishedOut);
+                    exchanges[key] = exchange.PublishedIn;
+                    if (_exchangeSeries.TryGetValue(key, out var before) && before > exchange.PublishedIn) RemoveExchangeSeries(key);
+                    _exchangeIn.WithLabels(vhost.Name, name).IncTo(exchange.PublishedIn);
+                    _exchangeOut.WithLabels(vhost.Name, name).IncTo(exchange.PublishedOut);
                 }
             }
             var webhooks = new Dictionary<WebhookKey, WebhookSubscription>();
@@ -196,7 +202,7 @@ public sealed class GatewayMetrics : IDisposable
                 webhooks[key] = webhook;
                 if (_webhookSeries.TryGetValue(key, out var before) && before != webhook) RemoveWebhookSeries(key);
                 string[] labels = [key.Vhost, key.Queue, key.Name];
-                var status = webhook.Status();
+                var status = await webhook.StatusAsync();
                 _webhookDelivered.WithLabels(labels).IncTo(status.Delivered);
                 _webhookRetried.WithLabels(labels).IncTo(status.Retried);
                 _webhookFailed.WithLabels(labels).IncTo(status.Failed);
@@ -210,6 +216,10 @@ public sealed class GatewayMetrics : IDisposable
             foreach (var (vhost, queue) in _agedSeries.Except(aged)) _queueOldestAge.RemoveLabelled(vhost, queue);
             foreach (var key in _exchangeSeries.Keys.Where(k => !exchanges.ContainsKey(k))) RemoveExchangeSeries(key);
             (_queueSeries, _agedSeries, _exchangeSeries) = (queues, aged, exchanges);
+        }
+        finally
+        {
+            _collecting.Release();
         }
     }
 

@@ -30,17 +30,20 @@ namespace Gateway.Server.WebSockets;
 /// then as above.</item>
 /// </list>
 /// </remarks>
-internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValidator<PublishRequest> validator,
+internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValidator<PublishRequest> validator,
     JsonSerializerOptions json, GatewayLimitsOptions limits, Capacity.MemoryAlarm memory)
 {
     public const string SubProtocol = "gateway.v1.json";
     private const int DefaultPrefetch = 100;
 
-    private sealed class Subscription(string id, MessageQueue queue, QueueConsumer consumer, bool autoAck, bool binary)
+    private sealed class Subscription(string id, IBrokerQueue queue, IBrokerSubscription consumer, bool autoAck, bool binary)
     {
         public readonly string Id = id;
-        public readonly MessageQueue Queue = queue;
-        public readonly QueueConsumer Consumer = consumer;
+        public readonly IBrokerQueue Queue = queue;
+        public readonly IBrokerSubscription Consumer = consumer;
+        // Every delivery of one subscription carries the same incarnation in its tag (the queue's in the embedded
+        // engine, the consumer channel's on RabbitMQ): Outstanding keeps only the ids.
+        public ulong TagIncarnation;
         public readonly bool AutoAck = autoAck;
         public readonly bool Binary = binary;
         public readonly SortedSet<long> Outstanding = [];
@@ -89,6 +92,9 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     /// <c>access-refused</c>. Watches nothing by default (authentication off).
     /// </summary>
     public Func<string, Action, IDisposable>? WatchRead { get; init; }
+
+    /// <summary>What the backend can do: a delayed publish or a nack with a delay is refused (501) where it cannot.</summary>
+    public BrokerFeatures Features { get; init; } = MessageBroker.EmbeddedFeatures;
 
     /// <summary>
     /// Closes the socket from the server's side (e.g. 1008 when the key that opened it is revoked): the close frame
@@ -162,7 +168,14 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         finally
         {
             await CancelAllAsync();
-            vhost.DeleteExclusiveQueues(this);
+            try
+            {
+                await vhost.DeleteExclusiveQueuesAsync(this);
+            }
+            catch (Exception e) when (e is BrokerException or BrokerUnavailableException)
+            {
+                // Already gone, or the backend is out of reach (its queues then end with their connection there).
+            }
         }
     }
 
@@ -214,6 +227,14 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         {
             await ErrorAsync(frame.Id, Problems.StatusOf(e.Error), e.Message);
         }
+        catch (BrokerUnavailableException e)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status503ServiceUnavailable, e.Message);
+        }
+        catch (FeatureNotSupportedException e)
+        {
+            await ErrorAsync(frame.Id, StatusCodes.Status501NotImplemented, e.Message);
+        }
         catch (StorageException e)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status503ServiceUnavailable, "The operation could not be stored, so it was not confirmed: " + e.Message);
@@ -243,23 +264,22 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status403Forbidden, denied);
             return;
         }
-        if (vhost.GetQueue(frame.Queue) is not { } queue)
+        if (await vhost.GetQueueAsync(frame.Queue, aborted) is not { } queue)
         {
             await ErrorAsync(frame.Id, StatusCodes.Status404NotFound, $"No queue '{frame.Queue}' in vhost '{vhost.Name}'.");
             return;
         }
         queue.RequireAccess(this); // another socket's exclusive queue: 409 resource-locked
-        Subscription subscription;
-        lock (_lock)
+        bool taken;
+        lock (_lock) taken = _subscriptions.ContainsKey(frame.Id);
+        Subscription? subscription = null;
+        if (!taken)
         {
-            if (_subscriptions.ContainsKey(frame.Id))
+            var consumer = await queue.SubscribeAsync(prefetch, aborted);
+            lock (_lock)
             {
-                subscription = null!;
-            }
-            else
-            {
-                subscription = new Subscription(frame.Id, queue, queue.Subscribe(prefetch), frame.AckMode == AckMode.Auto,
-                    frame.PayloadFormat == PayloadFormat.Binary);
+                // Another subscribe frame with this id cannot have come in meanwhile: frames are handled one at a time.
+                subscription = new Subscription(frame.Id, queue, consumer, frame.AckMode == AckMode.Auto, frame.PayloadFormat == PayloadFormat.Binary);
                 _subscriptions[frame.Id] = subscription;
             }
         }
@@ -279,7 +299,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     {
         lock (_lock)
             if (!_subscriptions.TryGetValue(subscription.Id, out var current) || current != subscription) return;
-        End(subscription);
+        await EndAsync(subscription);
         try
         {
             await subscription.Pump;
@@ -316,6 +336,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                         if (!subscription.AutoAck)
                             lock (_lock)
                             {
+                                subscription.TagIncarnation = delivery.Tag.Incarnation;
                                 subscription.Outstanding.Add(delivery.Tag.Id);
                                 _owned[delivery.Tag] = subscription;
                             }
@@ -333,6 +354,17 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             {
                 Forget(subscription);
                 await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "queue-deleted" });
+            }
+            else if (subscription.Consumer.EndReason == ConsumerEndReason.BackendUnavailable && !subscription.CancelledByClient)
+            {
+                // The backend went away (e.g. the RabbitMQ node holding the consumer): the client subscribes again
+                // once it is back; what was not acknowledged comes back to the queue there.
+                Forget(subscription);
+                await SendAsync(new ServerFrame
+                {
+                    Type = "cancelled", Id = subscription.Id, Reason = "backend-unavailable",
+                    Detail = "The broker backend went away; subscribe again to resume.",
+                });
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or BrokerException or StorageException or ObjectDisposedException)
@@ -372,16 +404,23 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             return;
         }
         subscription.CancelledByClient = true;
-        End(subscription);
+        await EndAsync(subscription);
         await subscription.Pump;
         await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "client" });
     }
 
     // Cancels the consumer (its unacked deliveries return to the queue) and forgets the subscription.
-    private void End(Subscription subscription)
+    private async Task EndAsync(Subscription subscription)
     {
         Forget(subscription);
-        if (subscription.Queue.Cancel(subscription.Consumer)) vhost.DeleteIfUnused(subscription.Queue);
+        try
+        {
+            await subscription.Consumer.CancelAsync();
+        }
+        catch (BrokerUnavailableException)
+        {
+            // The backend is out of reach: the consumer ended with its connection, and its deliveries go back there.
+        }
     }
 
     private void Forget(Subscription subscription)
@@ -390,7 +429,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         lock (_lock)
         {
             _subscriptions.Remove(subscription.Id);
-            foreach (var id in subscription.Outstanding) _owned.Remove(new DeliveryTag(subscription.Queue.Incarnation, id));
+            foreach (var id in subscription.Outstanding) _owned.Remove(new DeliveryTag(subscription.TagIncarnation, id));
             subscription.Outstanding.Clear();
         }
     }
@@ -408,6 +447,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
                 $"'delayMilliseconds' must be from 0 to {uint.MaxValue}, and only with requeue=true.");
             return;
         }
+        // Refused before the tags are taken from the session: the deliveries stay the client's to settle.
+        if (!ack && frame.DelayMilliseconds is > 0) Features.Require(BrokerFeature.NackWithDelay, "A nack with delayMilliseconds");
         Subscription? subscription;
         List<DeliveryTag> tags;
         lock (_lock)
@@ -496,6 +537,8 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
             await ErrorAsync(frame.Id, StatusCodes.Status413PayloadTooLarge, $"The message is larger than {limits.MaxMessageBytes} bytes (Gateway:Limits:MaxMessageBytes).");
             return;
         }
+        if (message.Properties.Headers is { } delayed && delayed.ContainsKey(Message.DelayHeader))
+            Features.Require(BrokerFeature.DelayedDelivery, "A delayed message (header x-delay)");
         var outcome = await vhost.PublishAsync(name, message);
         switch (outcome.Status)
         {
@@ -560,7 +603,7 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
         }
         var exclusive = frame.Exclusive ?? false;
         var definition = new QueueDefinition(name, frame.Durable ?? !exclusive, exclusive, frame.AutoDelete ?? false, frame.Arguments);
-        var queue = name.Length == 0 ? vhost.DeclareServerNamedQueue(definition, this) : vhost.DeclareQueue(definition, this).Queue;
+        var queue = name.Length == 0 ? await vhost.DeclareServerNamedQueueAsync(definition, this) : (await vhost.DeclareQueueAsync(definition, this)).Queue;
         await SendAsync(new ServerFrame { Type = "declared", Id = frame.Id, Queue = queue.Name });
     }
 
@@ -568,9 +611,9 @@ internal sealed class SocketSession(WebSocket socket, VirtualHost vhost, IValida
     {
         List<Subscription> all;
         lock (_lock) all = [.. _subscriptions.Values];
-        foreach (var subscription in all) End(subscription);
         try
         {
+            await Task.WhenAll(all.Select(EndAsync));
             await Task.WhenAll(all.Select(s => s.Pump));
         }
         catch (Exception)

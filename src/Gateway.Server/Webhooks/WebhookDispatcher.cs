@@ -15,7 +15,7 @@ namespace Gateway.Server.Webhooks;
 /// </summary>
 internal sealed partial class WebhookDispatcher : IHostedService
 {
-    private readonly MessageBroker _broker;
+    private readonly IBroker _broker;
     private readonly IBrokerStore? _store;
     private readonly ReadinessState _readiness;
     private readonly ILogger<WebhookDispatcher> _logger;
@@ -27,7 +27,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
     private Task _loading = Task.CompletedTask;
     private bool _stopped;
 
-    public WebhookDispatcher(MessageBroker broker, ReadinessState readiness, IOptions<WebhookOptions> options, AddressPolicy policy,
+    public WebhookDispatcher(IBroker broker, ReadinessState readiness, IOptions<WebhookOptions> options, AddressPolicy policy,
         TimeProvider time, ILogger<WebhookDispatcher> logger, IBrokerStore? store = null)
     {
         _broker = broker;
@@ -83,7 +83,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             {
                 var key = new WebhookKey(stored.Vhost, stored.Queue, stored.Name);
                 if (_webhooks.ContainsKey(key)) continue; // created through the API meanwhile: that one is newer
-                var queue = _broker.GetVhost(stored.Vhost)?.GetQueue(stored.Queue);
+                var queue = await _broker.GetVhostAsync(stored.Vhost) is { } vhost ? await vhost.GetQueueAsync(stored.Queue) : null;
                 WebhookDefinition? definition = null;
                 try
                 {
@@ -102,7 +102,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
                 }
                 var webhook = new WebhookSubscription(key, queue, definition, stored.DisabledReason, stored.DisabledAt, _runtime);
                 _webhooks[key] = webhook;
-                webhook.Start();
+                await webhook.StartAsync();
                 started++;
             }
             LogLoaded(started);
@@ -121,35 +121,40 @@ internal sealed partial class WebhookDispatcher : IHostedService
     public IReadOnlyList<WebhookSubscription> ListAll() => [.. _webhooks.Values];
 
     /// <summary>The queue's webhooks, by name.</summary>
-    public IReadOnlyList<WebhookSubscription> List(MessageQueue queue) =>
-        _webhooks.Values.Where(w => w.Queue == queue).OrderBy(w => w.Key.Name, StringComparer.Ordinal).ToList();
+    public IReadOnlyList<WebhookSubscription> List(IBrokerQueue queue) =>
+        _webhooks.Values.Where(w => SameQueue(w.Queue, queue)).OrderBy(w => w.Key.Name, StringComparer.Ordinal).ToList();
+
+    // Handles of one queue may be different objects (a backend may answer a new one per lookup); a queue deleted and
+    // declared again under its name is another queue (another incarnation).
+    private static bool SameQueue(IBrokerQueue a, IBrokerQueue b) =>
+        ReferenceEquals(a, b) || (a.Incarnation == b.Incarnation && a.Name == b.Name && a.Vhost == b.Vhost);
 
     /// <summary>The webhook, or null.</summary>
-    public WebhookSubscription? Get(MessageQueue queue, string name) =>
-        _webhooks.TryGetValue(new WebhookKey(queue.VirtualHost.Name, queue.Name, name), out var w) && w.Queue == queue ? w : null;
+    public WebhookSubscription? Get(IBrokerQueue queue, string name) =>
+        _webhooks.TryGetValue(new WebhookKey(queue.Vhost, queue.Name, name), out var w) && SameQueue(w.Queue, queue) ? w : null;
 
     /// <summary>
     /// Creates or replaces a webhook. An unchanged definition changes nothing; a changed one restarts it (deliveries in
     /// flight return to the queue). A webhook disabled by a 410 stays disabled until <see cref="EnableAsync"/>.
     /// Stored first (durable queues): a storage failure changes nothing.
     /// </summary>
-    public async Task<(WebhookSubscription Webhook, bool Created)> PutAsync(MessageQueue queue, string name, WebhookRequest request)
+    public async Task<(WebhookSubscription Webhook, bool Created)> PutAsync(IBrokerQueue queue, string name, WebhookRequest request)
     {
-        var key = new WebhookKey(queue.VirtualHost.Name, queue.Name, name);
+        var key = new WebhookKey(queue.Vhost, queue.Name, name);
         await _gate.WaitAsync();
         try
         {
             ThrowIfStopped();
             var existing = _webhooks.GetValueOrDefault(key);
-            if (existing is not null && existing.Queue != queue) existing = null; // of a deleted queue of the same name
+            if (existing is not null && !SameQueue(existing.Queue, queue)) existing = null; // of a deleted queue of the same name
             var definition = WebhookDefinition.From(request, existing?.Definition, _time.GetUtcNow());
             if (existing is not null && existing.Definition == definition) return (existing, false);
             var webhook = existing ?? new WebhookSubscription(key, queue, definition, null, null, _runtime);
-            if (queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize() });
+            if (queue.Definition.Durable) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize() });
             if (existing is not null) await existing.StopAsync();
             webhook.Definition = definition;
             _webhooks[key] = webhook;
-            webhook.Start();
+            await webhook.StartAsync();
             if (existing is null) LogCreated(key.ToString(), definition.Concurrency, definition.Format);
             return (webhook, existing is null);
         }
@@ -160,13 +165,13 @@ internal sealed partial class WebhookDispatcher : IHostedService
     }
 
     /// <summary>Deletes a webhook; its deliveries in flight return to the queue. False when there is none.</summary>
-    public async Task<bool> DeleteAsync(MessageQueue queue, string name)
+    public async Task<bool> DeleteAsync(IBrokerQueue queue, string name)
     {
         await _gate.WaitAsync();
         try
         {
             if (Get(queue, name) is not { } webhook) return false;
-            if (queue.DurableId != 0) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
+            if (queue.Definition.Durable) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
             _webhooks.TryRemove(webhook.Key, out _);
             await webhook.StopAsync();
             return true;
@@ -178,7 +183,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
     }
 
     /// <summary>Clears a 410's disabling and a pause, and starts delivering. Null when there is no such webhook.</summary>
-    public async Task<WebhookSubscription?> EnableAsync(MessageQueue queue, string name)
+    public async Task<WebhookSubscription?> EnableAsync(IBrokerQueue queue, string name)
     {
         await _gate.WaitAsync();
         try
@@ -186,11 +191,11 @@ internal sealed partial class WebhookDispatcher : IHostedService
             ThrowIfStopped();
             if (Get(queue, name) is not { } webhook) return null;
             var definition = webhook.Definition with { Enabled = true };
-            if (queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize(), DisabledReason = null, DisabledAt = null });
+            if (queue.Definition.Durable) _store?.SaveWebhook(webhook.ToStored() with { Definition = definition.Serialize(), DisabledReason = null, DisabledAt = null });
             webhook.Definition = definition;
             webhook.DisabledReason = null;
             webhook.DisabledAt = null;
-            webhook.Start();
+            await webhook.StartAsync();
             return webhook;
         }
         finally
@@ -203,10 +208,10 @@ internal sealed partial class WebhookDispatcher : IHostedService
     /// Moves up to <paramref name="max"/> messages from <paramref name="source"/> (typically the queue's dead-letter
     /// queue) to the end of <paramref name="target"/>, through the default exchange, each once its copy is confirmed.
     /// </summary>
-    public static async Task<int> RedriveAsync(MessageQueue source, MessageQueue target, int max)
+    public static async Task<int> RedriveAsync(IBrokerVhost vhost, IBrokerQueue source, IBrokerQueue target, int max)
     {
-        if (source == target) throw new BrokerException(BrokerError.InvalidArgument, "A queue cannot be redriven into itself.");
-        var deliveries = source.Take(max, TimeSpan.FromMinutes(5));
+        if (SameQueue(source, target)) throw new BrokerException(BrokerError.InvalidArgument, "A queue cannot be redriven into itself.");
+        var deliveries = await source.GetAsync(max, TimeSpan.Zero, TimeSpan.FromMinutes(5));
         var moved = new List<DeliveryTag>(deliveries.Count);
         var back = new List<DeliveryTag>();
         try
@@ -215,7 +220,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             {
                 var message = delivery.Message;
                 var copy = new Gateway.Broker.Messages.Message("", target.Name, message.Properties, message.Body);
-                var outcome = await target.VirtualHost.PublishAsync("", copy);
+                var outcome = await vhost.PublishAsync("", copy);
                 (outcome.Routed ? moved : back).Add(delivery.Tag);
             }
         }
@@ -238,7 +243,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             // Stored before it shows: a crash right after the status said "disabled" must not start it again.
             try
             {
-                if (webhook.Queue.DurableId != 0) _store?.SaveWebhook(webhook.ToStored() with { DisabledReason = reason, DisabledAt = at });
+                if (webhook.Queue.Definition.Durable) _store?.SaveWebhook(webhook.ToStored() with { DisabledReason = reason, DisabledAt = at });
             }
             catch (StorageException e)
             {
@@ -265,7 +270,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             _webhooks.TryRemove(webhook.Key, out _);
             LogQueueDeleted(webhook.Key.ToString());
             // The store deleted it with the queue; this covers a webhook stored while the queue was being deleted.
-            if (webhook.Queue.DurableId != 0) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
+            if (webhook.Queue.Definition.Durable) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
         }
         catch (StorageException e)
         {

@@ -1,3 +1,4 @@
+using Gateway.Broker;
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Globalization;
@@ -24,10 +25,10 @@ internal static class WebhookRequests
     /// incarnation) and its position in the queue. The same on every attempt, every redelivery and after a restart;
     /// never the id of another message.
     /// </summary>
-    public static string WebhookId(MessageQueue queue, Delivery delivery)
+    public static string WebhookId(IBrokerQueue queue, Delivery delivery)
     {
         Span<byte> bytes = stackalloc byte[16];
-        BinaryPrimitives.WriteInt64BigEndian(bytes, queue.DurableId != 0 ? queue.DurableId : unchecked((long)queue.Incarnation));
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, queue.StableId);
         BinaryPrimitives.WriteInt64BigEndian(bytes[8..], delivery.Sequence);
         return "msg_" + Base64Url.EncodeToString(bytes);
     }

@@ -53,7 +53,7 @@ internal sealed partial class WebhookSubscription
     private string? _lastError;
     private DateTimeOffset? _lastErrorAt, _lastDeliveredAt;
 
-    public WebhookSubscription(WebhookKey key, MessageQueue queue, WebhookDefinition definition, string? disabledReason,
+    public WebhookSubscription(WebhookKey key, IBrokerQueue queue, WebhookDefinition definition, string? disabledReason,
         DateTimeOffset? disabledAt, WebhookRuntime runtime)
     {
         Key = key;
@@ -65,7 +65,7 @@ internal sealed partial class WebhookSubscription
     }
 
     public WebhookKey Key { get; }
-    public MessageQueue Queue { get; }
+    public IBrokerQueue Queue { get; }
     public WebhookDefinition Definition { get; set; }
     public string? DisabledReason { get; set; }
     public DateTimeOffset? DisabledAt { get; set; }
@@ -76,14 +76,18 @@ internal sealed partial class WebhookSubscription
     /// <summary>The stored form.</summary>
     public StoredWebhook ToStored() => new(Key.Vhost, Key.Queue, Key.Name, Definition.Serialize(), DisabledReason, DisabledAt);
 
-    /// <summary>Starts delivering when the webhook is active and not running yet. Called under the dispatcher's gate.</summary>
-    public void Start()
+    /// <summary>
+    /// Starts delivering when the webhook is active and not running yet. Called under the dispatcher's gate. A queue
+    /// deleted meanwhile ends the subscription at once, and the webhook with it (as a deletion while running does).
+    /// </summary>
+    public async Task StartAsync()
     {
-        if (_run is not null || State != WebhookState.Active || Queue.IsDeleted) return;
+        if (_run is not null || State != WebhookState.Active) return;
         var definition = Definition;
+        var consumer = await Queue.SubscribeAsync(definition.Concurrency).ConfigureAwait(false);
         var handler = WebhookHttp.CreateHandler(_runtime.Policy, definition.Concurrency,
             TimeSpan.FromMilliseconds(Math.Min(definition.TimeoutMilliseconds, 10_000)));
-        var run = new Run(this, definition, new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan }, Queue.Subscribe(definition.Concurrency));
+        var run = new Run(this, definition, new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan }, consumer);
         _run = run;
         run.Loop = Task.Run(run.LoopAsync);
     }
@@ -102,8 +106,9 @@ internal sealed partial class WebhookSubscription
     /// <summary>Forgets the run after it ended by itself (its queue was deleted).</summary>
     public void Detach() => _run = null;
 
-    public WebhookStatus Status()
+    public async ValueTask<WebhookStatus> StatusAsync()
     {
+        var backlog = (await Queue.GetStatusAsync().ConfigureAwait(false)).MessagesReady;
         var now = _runtime.Time.GetUtcNow();
         // One snapshot for both figures: checking IsEmpty and then taking Min of the live values raced with the last
         // delivery finishing (Min of nothing threw, and GET …/webhooks/{name} or /metrics answered 500).
@@ -120,7 +125,7 @@ internal sealed partial class WebhookSubscription
                 Retried = Interlocked.Read(ref _retried),
                 Failed = Interlocked.Read(ref _failed),
                 InFlight = inFlight.Count,
-                Backlog = Queue.MessagesReady,
+                Backlog = backlog,
                 LagMilliseconds = oldest is { } since ? Math.Max(0, (long)(now - since).TotalMilliseconds) : 0,
                 LastError = _lastError,
                 LastErrorAt = _lastErrorAt,
@@ -147,7 +152,7 @@ internal sealed partial class WebhookSubscription
     private readonly record struct AttemptResult(Verdict Verdict, int? Status, string? Error, TimeSpan? RetryAfter = null);
 
     /// <summary>One start-to-stop span of delivering, with its own consumer, HTTP client and cancellation.</summary>
-    private sealed class Run(WebhookSubscription owner, WebhookDefinition definition, HttpClient http, QueueConsumer consumer)
+    private sealed class Run(WebhookSubscription owner, WebhookDefinition definition, HttpClient http, IBrokerSubscription consumer)
     {
         private readonly CancellationTokenSource _stopping = new();
         private readonly ConcurrentDictionary<long, Task> _deliveries = new();
@@ -194,7 +199,14 @@ internal sealed partial class WebhookSubscription
             await Task.WhenAll(_deliveries.Values).ConfigureAwait(false);
             // Only now, with every delivery task finished (none can ack any more), do the unsettled messages go back.
             // An auto-delete queue is not deleted here: pausing or changing a webhook must not delete its queue.
-            owner.Queue.Cancel(consumer);
+            try
+            {
+                await consumer.StopAsync().ConfigureAwait(false);
+            }
+            catch (BrokerUnavailableException)
+            {
+                // The backend is out of reach: the consumer ended with its connection, its messages went back there.
+            }
             http.Dispose();
             _stopping.Dispose();
         }
