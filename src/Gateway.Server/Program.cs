@@ -164,7 +164,8 @@ static WebApplication BuildApp(string[] args)
     builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
     // /readyz runs every check tagged Health.Ready: add one there (e.g. a memory high-watermark) to take part in readiness.
     builder.Services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("recovery", tags: [Health.Ready])
-        .AddCheck<MemoryAlarmHealthCheck>("memory", tags: [Health.Ready]);
+        .AddCheck<MemoryAlarmHealthCheck>("memory", tags: [Health.Ready])
+        .AddCheck<BackendHealthCheck>("backend", tags: [Health.Ready]);
     builder.Services.AddOpenApi("v1", options => options.AddGatewayDocumentTransformers());
     builder.AddDashboardFiles();
 

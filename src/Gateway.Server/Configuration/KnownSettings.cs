@@ -28,7 +28,7 @@ internal sealed class KnownSettings(IConfiguration configuration) : IValidateOpt
     ];
 
     /// <summary>Settings read on their own.</summary>
-    public static readonly IReadOnlyList<string> Keys = ["Gateway:DataPath"];
+    public static readonly IReadOnlyList<string> Keys = ["Gateway:DataPath", BackendOptions.Key];
 
     // Gateway:Auth:AllowedOrigins:0: an element of a list setting.
     private static bool IsElementOfKnown(string key, HashSet<string> known) =>

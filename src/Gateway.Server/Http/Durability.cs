@@ -15,6 +15,18 @@ internal static partial class Durability
 
     public static IServiceCollection AddGatewayStorage(this IServiceCollection services, string? repositoryRoot, string contentRoot)
     {
+        services.AddOptions<Configuration.BackendOptions>()
+            .Configure<IConfiguration>((o, configuration) =>
+            {
+                if (configuration[Configuration.BackendOptions.Key] is not { } value) return;
+                // An unknown name fails the start with a message naming the setting (not the binder's conversion error).
+                o.Backend = Enum.TryParse<Configuration.GatewayBackend>(value, ignoreCase: true, out var backend) && Enum.IsDefined(backend)
+                    ? backend
+                    : (Configuration.GatewayBackend)(-1);
+            })
+            .Validate(o => Enum.IsDefined(o.Backend), "Gateway:Backend must be Embedded or RabbitMq.")
+            .ValidateOnStart();
+
         services.AddOptions<StorageOptions>()
             .Configure<IConfiguration>((o, configuration) =>
             {

@@ -35,6 +35,30 @@ internal sealed class ReadinessHealthCheck(ReadinessState state) : IHealthCheck
 }
 
 /// <summary>
+/// Whether the broker backend can serve (the embedded engine always can; RabbitMQ when a node is reachable). The check
+/// gives up after two seconds: /readyz answers "not ready" rather than hang on a backend that does not answer.
+/// </summary>
+internal sealed class BackendHealthCheck(Gateway.Broker.IBroker broker) : IHealthCheck
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Patience);
+        try
+        {
+            var health = await broker.CheckHealthAsync(timeout.Token);
+            return health.Ready ? HealthCheckResult.Healthy(health.Detail) : HealthCheckResult.Unhealthy($"{broker.Features.Backend}: {health.Detail}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Unhealthy($"{broker.Features.Backend}: no answer within {Patience.TotalSeconds:0} s.");
+        }
+    }
+}
+
+/// <summary>
 /// The /readyz body: the status (Healthy, Degraded, Unhealthy), then one line per check that is not healthy with its
 /// reason (recovery under way, memory alarm raised), so that an operator sees why without reading the logs.
 /// </summary>
