@@ -12,40 +12,18 @@ namespace Gateway.Server.Tests;
 /// of <c>shared/fixtures</c>) through the HTTP API and compares what Gateway does with what RabbitMQ did: each
 /// publish's routed flag, the success or failure of every other step, and the payloads left in every queue.
 /// </summary>
-public sealed class FixtureReplayTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+/// <remarks>Runs on both backends: <see cref="FixtureReplayTests"/> (embedded) and <see cref="FixtureReplayTestsOnRabbitMq"/>.</remarks>
+public abstract class FixtureReplayTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private const string FixtureName = "rabbitmq-routing-sample.json";
+    protected const string FixtureName = "rabbitmq-routing-sample.json";
 
     private readonly HttpClient _client = factory.CreateClient();
 
     /// <summary>The recording, loaded from the copy next to the test assembly (so a clean clone needs nothing else).</summary>
-    private static readonly Lazy<JsonElement> Recording = new(() =>
+    protected static readonly Lazy<JsonElement> Recording = new(() =>
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", FixtureName))).RootElement.Clone());
 
     public static TheoryData<string> ScenarioIds => new(Recording.Value.GetProperty("scenarios").EnumerateArray().Select(s => s.GetProperty("id").GetString()!));
-
-    [Fact]
-    public void The_fixture_copy_matches_the_shared_recording()
-    {
-        // The shared folder sits beside the repository in the workspace; a clean clone has only the copy, which then
-        // is the recording and there is nothing to compare it with.
-        var shared = Path.GetFullPath(Path.Combine(RepositoryPaths.Root, "..", "shared", "fixtures", FixtureName));
-        if (!File.Exists(shared)) return;
-
-        var copy = Path.Combine(AppContext.BaseDirectory, "Fixtures", FixtureName);
-
-        Assert.True(File.ReadAllBytes(shared).AsSpan().SequenceEqual(File.ReadAllBytes(copy)),
-            $"{copy} differs from {shared}: copy the shared fixture into tests/Gateway.Server.Tests/Fixtures/ again.");
-    }
-
-    [Fact]
-    public void The_recording_has_scenarios_with_steps()
-    {
-        var scenarios = Recording.Value.GetProperty("scenarios").EnumerateArray().ToList();
-
-        Assert.NotEmpty(scenarios);
-        Assert.All(scenarios, s => Assert.Equal(s.GetProperty("steps").GetArrayLength(), s.GetProperty("expected").GetProperty("steps").GetArrayLength()));
-    }
 
     [Theory]
     [MemberData(nameof(ScenarioIds))]
@@ -231,3 +209,33 @@ public sealed class FixtureReplayTests(GatewayFactory factory) : IClassFixture<G
         _ => value.GetRawText(),
     };
 }
+
+/// <summary>The recorded scenarios on the embedded engine, and checks of the recording itself.</summary>
+public sealed class FixtureReplayTests(GatewayFactory factory) : FixtureReplayTests<GatewayFactory>(factory)
+{
+    [Fact]
+    public void The_fixture_copy_matches_the_shared_recording()
+    {
+        // The shared folder sits beside the repository in the workspace; a clean clone has only the copy, which then
+        // is the recording and there is nothing to compare it with.
+        var shared = Path.GetFullPath(Path.Combine(RepositoryPaths.Root, "..", "shared", "fixtures", FixtureName));
+        if (!File.Exists(shared)) return;
+
+        var copy = Path.Combine(AppContext.BaseDirectory, "Fixtures", FixtureName);
+
+        Assert.True(File.ReadAllBytes(shared).AsSpan().SequenceEqual(File.ReadAllBytes(copy)),
+            $"{copy} differs from {shared}: copy the shared fixture into tests/Gateway.Server.Tests/Fixtures/ again.");
+    }
+
+    [Fact]
+    public void The_recording_has_scenarios_with_steps()
+    {
+        var scenarios = Recording.Value.GetProperty("scenarios").EnumerateArray().ToList();
+
+        Assert.NotEmpty(scenarios);
+        Assert.All(scenarios, s => Assert.Equal(s.GetProperty("steps").GetArrayLength(), s.GetProperty("expected").GetProperty("steps").GetArrayLength()));
+    }
+}
+
+/// <summary>The recorded scenarios on the RabbitMQ backend: a RabbitMQ cluster must route them as the recording's RabbitMQ did.</summary>
+public sealed class FixtureReplayTestsOnRabbitMq(RabbitMqGateway factory) : FixtureReplayTests<RabbitMqGateway>(factory);

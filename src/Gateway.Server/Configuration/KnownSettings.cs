@@ -25,6 +25,7 @@ internal sealed class KnownSettings(IConfiguration configuration) : IValidateOpt
         ("Gateway:Auth", typeof(Security.AuthOptions)),
         ("Gateway:EventStream", typeof(Endpoints.EventStreamOptions)),
         ("Gateway:Webhooks", typeof(Webhooks.WebhookOptions)),
+        (Gateway.RabbitMq.RabbitMqOptions.Section, typeof(Gateway.RabbitMq.RabbitMqOptions)),
     ];
 
     /// <summary>Settings read on their own.</summary>

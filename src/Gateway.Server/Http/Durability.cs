@@ -53,7 +53,7 @@ internal static partial class Durability
         services.AddSingleton<IBrokerStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: [Health.Ready]);
         services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp), sp.GetRequiredService<SqliteStore>()));
-        services.AddSingleton<IBroker>(sp => sp.GetRequiredService<MessageBroker>());
+        services.AddBrokerBackend();
         services.AddHostedService<RecoveryService>();
         return services;
     }
@@ -72,7 +72,8 @@ internal static partial class Durability
     /// Loads durable topology and persistent messages in the background, so that /healthz and /readyz answer while it
     /// runs (/readyz and the API with 503 until it is done). A long recovery logs its progress every 100,000 messages.
     /// </summary>
-    private sealed partial class RecoveryService(MessageBroker broker, SqliteStore store, ReadinessState readiness,
+    private sealed partial class RecoveryService(IServiceProvider services, IOptions<Configuration.BackendOptions> backend, SqliteStore store,
+        ReadinessState readiness,
         ILogger<RecoveryService> logger, IHostApplicationLifetime lifetime, Definitions.DefinitionsService definitions,
         IOptions<Configuration.DefinitionsOptions> definitionsOptions, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) : IHostedService
     {
@@ -83,15 +84,8 @@ internal static partial class Durability
             {
                 try
                 {
-                    var total = store.CountJournalEntries();
-                    LogRecoveryStarted(store.DatabasePath, total);
-                    var done = broker.Recover(p =>
-                    {
-                        var rate = p.Messages / Math.Max(p.Elapsed.TotalSeconds, 0.001);
-                        var left = TimeSpan.FromSeconds(Math.Max(0, total - p.Messages) / Math.Max(rate, 1));
-                        LogRecoveryProgress(p.Messages, total, p.QueuesDone, p.Queues, rate, left);
-                    });
-                    LogRecovered(done.Messages, done.Queues, done.Elapsed.TotalMilliseconds);
+                    // Only the embedded engine has a journal to recover: another backend keeps its messages itself.
+                    if (backend.Value.Backend == Configuration.GatewayBackend.Embedded) Recover(services.GetRequiredService<MessageBroker>());
                 }
                 catch (Exception e)
                 {
@@ -108,6 +102,19 @@ internal static partial class Durability
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        private void Recover(MessageBroker broker)
+        {
+            var total = store.CountJournalEntries();
+            LogRecoveryStarted(store.DatabasePath, total);
+            var done = broker.Recover(p =>
+            {
+                var rate = p.Messages / Math.Max(p.Elapsed.TotalSeconds, 0.001);
+                var left = TimeSpan.FromSeconds(Math.Max(0, total - p.Messages) / Math.Max(rate, 1));
+                LogRecoveryProgress(p.Messages, total, p.QueuesDone, p.Queues, rate, left);
+            });
+            LogRecovered(done.Messages, done.Queues, done.Elapsed.TotalMilliseconds);
+        }
 
         // --definitions FILE: imported after recovery, before the gateway reports ready. A file that cannot be read or
         // parsed, or an import that cannot be stored, stops the start (exit 1); refused items are logged and skipped.
