@@ -168,13 +168,8 @@ public sealed record RabbitMqOptions
     }
 
     /// <summary>A URI without its password, for messages and logs.</summary>
-    internal static string Redact(string? uri)
-    {
-        if (uri is null) return "";
-        if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed) || string.IsNullOrEmpty(parsed.UserInfo)) return uri;
-        var user = parsed.UserInfo.Split(':', 2)[0];
-        return new UriBuilder(parsed) { UserName = user, Password = "" }.Uri.ToString().Replace($"{user}@", $"{user}:***@");
-    }
+    internal static string Redact(string? uri) =>
+        uri is null ? "" : System.Text.RegularExpressions.Regex.Replace(uri, "(://[^:/@]*):[^@/]*@", "$1:***@");
 
     private static bool IsHttp(string uri) =>
         Uri.TryCreate(uri, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https";

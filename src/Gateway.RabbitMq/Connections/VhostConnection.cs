@@ -83,7 +83,7 @@ internal sealed class VhostConnection : IAsyncDisposable
         }
     }
 
-    private static long NowTicks() => Stopwatch.GetTimestamp() * TimeSpan.TicksPerSecond / Stopwatch.Frequency;
+    private static long NowTicks() => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
 
     private BrokerUnavailableException Unavailable(TimeSpan retryAfter, Exception? inner = null) =>
         new($"No RabbitMQ node is reachable for vhost '{RabbitVhost}'{(LastError is null ? "" : $" ({LastError})")}.",

@@ -1,0 +1,216 @@
+using System.Text;
+using Gateway.Broker;
+using Gateway.Broker.Messages;
+using Gateway.Broker.Queues;
+using Gateway.Broker.Topology;
+using Gateway.Testing;
+
+namespace Gateway.RabbitMq.Tests;
+
+/// <summary>Publishing with confirms, subscriptions, pull leases and settlement on RabbitMQ.</summary>
+[Collection(RabbitMqClusterFixture.Collection)]
+public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : BackendTestBase(fixture)
+{
+    [Fact]
+    public async Task A_message_round_trips_with_every_property_nested_headers_and_its_body_untouched()
+    {
+        var name = Unique("q.props");
+        var queue = await QueueAsync(name);
+        var body = new byte[] { 0, 1, 2, 255, 254, 10, 13 };
+        var properties = new MessageProperties
+        {
+            ContentType = "application/octet-stream", ContentEncoding = "identity", DeliveryMode = 2, Priority = 3,
+            CorrelationId = "corr", ReplyTo = "reply", Expiration = "600000", MessageId = "mid-1", Timestamp = 1_700_000_000,
+            Type = "kind", UserId = "guest", AppId = "tests",
+            Headers = new Dictionary<string, object?>
+            {
+                ["s"] = "text", ["l"] = 42L, ["d"] = 1.5, ["b"] = true, ["bin"] = new byte[] { 0xff, 0x00, 0xfe }, ["none"] = null,
+                ["list"] = new List<object?> { "a", 1L, false },
+                ["table"] = new Dictionary<string, object?> { ["inner"] = "v", ["n"] = new Dictionary<string, object?> { ["deep"] = 7L } },
+            },
+        };
+        var outcome = await Vhost.PublishAsync("", new Message("", name, properties, body));
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 1), outcome);
+        var subscription = await queue.SubscribeAsync(10);
+        var delivery = await NextAsync(subscription);
+        Assert.Equal(body, delivery.Message.Body.ToArray());
+        Assert.Equal(name, delivery.Message.RoutingKey);
+        Assert.False(delivery.Redelivered);
+        Assert.Equal(1, delivery.DeliveryCount);
+        var p = delivery.Message.Properties;
+        Assert.Equal(properties with { Headers = null }, p with { Headers = null });
+        Assert.Equal(HeaderValues.Canonical(properties.Headers), HeaderValues.Canonical(p.Headers));
+        await queue.AckAsync([delivery.Tag]);
+        await subscription.CancelAsync();
+        Assert.Equal(ConsumerEndReason.Cancelled, subscription.EndReason);
+        Assert.Equal(0, await ReadyAsync(queue, 0));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task Unroutable_missing_exchange_and_internal_exchange_are_outcomes_and_publishing_goes_on_after_them()
+    {
+        var name = Unique("q.after");
+        var queue = await QueueAsync(name, durable: false);
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 0), await Vhost.PublishAsync("", Text(Unique("nobody"), "x")));
+        Assert.Equal(PublishStatus.ExchangeNotFound, (await Vhost.PublishAsync(Unique("x.none"), Text("k", "x"))).Status);
+        var batch = await Vhost.PublishBatchAsync(Unique("x.none"), [Text("k", "x")], [false], atomic: false);
+        Assert.Equal(BatchRefusal.ExchangeNotFound, batch.Refusal);
+        for (var i = 0; i < 20; i++) Assert.Equal(1, (await Vhost.PublishAsync("", Text(name, "ok"))).Queues);
+        Assert.Equal(20, await ReadyAsync(queue, 20));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task A_full_reject_publish_queue_nacks_and_the_publish_is_answered_rejected()
+    {
+        var name = Unique("q.full");
+        var queue = await QueueAsync(name, arguments: new Dictionary<string, object?>
+            { ["x-max-length"] = 1L, ["x-overflow"] = "reject-publish", ["x-queue-type"] = "classic" });
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 1), await Vhost.PublishAsync("", Text(name, "first")));
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 0, Rejected: 1), await Vhost.PublishAsync("", Text(name, "second")));
+        Assert.Equal(1, await ReadyAsync(queue, 1));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task A_full_reject_publish_quorum_queue_rejects_once_it_is_over_its_limit()
+    {
+        // Quorum queues check the limit after the enqueue: they go one message over it, then reject.
+        var name = Unique("q.fullq");
+        await QueueAsync(name, arguments: new Dictionary<string, object?> { ["x-max-length"] = 1L, ["x-overflow"] = "reject-publish" });
+        var outcomes = new List<PublishOutcome>();
+        for (var i = 0; i < 4; i++) outcomes.Add(await Vhost.PublishAsync("", Text(name, i.ToString())));
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 1), outcomes[0]);
+        Assert.Equal(new PublishOutcome(PublishStatus.Ok, 0, Rejected: 1), outcomes[^1]);
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task A_batch_waits_once_for_all_its_confirms_and_keeps_its_order()
+    {
+        var name = Unique("q.batch");
+        var queue = await QueueAsync(name);
+        var messages = Enumerable.Range(0, 200).Select(i => Text(name, i.ToString(), new MessageProperties { DeliveryMode = 2 })).ToList();
+        var outcome = await Vhost.PublishBatchAsync("", messages, messages.Select(_ => true).ToList(), atomic: false);
+        Assert.Equal(BatchRefusal.None, outcome.Refusal);
+        Assert.All(outcome.Outcomes!, o => Assert.Equal(new PublishOutcome(PublishStatus.Ok, 1), o));
+        var got = await queue.GetAsync(200, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        var all = got.ToList();
+        while (all.Count < 200)
+        {
+            var more = await queue.GetAsync(200, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+            Assert.NotEmpty(more);
+            all.AddRange(more);
+        }
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => i.ToString()), all.Select(BodyOf));
+        await queue.AckAsync(all.Select(d => d.Tag).ToList());
+        Assert.Equal(0, await ReadyAsync(queue, 0));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task Atomic_batches_nack_with_delay_and_delayed_delivery_are_refused_naming_the_backend()
+    {
+        var name = Unique("q.refused");
+        var queue = await QueueAsync(name, durable: false);
+        var atomic = await Assert.ThrowsAsync<FeatureNotSupportedException>(async () =>
+            await Vhost.PublishBatchAsync("", [Text(name, "x")], [false], atomic: true));
+        Assert.Equal(BrokerFeature.AtomicBatch, atomic.Feature);
+        Assert.Equal("RabbitMq", atomic.Backend);
+        var delayed = new MessageProperties { Headers = new Dictionary<string, object?> { ["x-delay"] = 1000L } };
+        Assert.Equal(BrokerFeature.DelayedDelivery,
+            (await Assert.ThrowsAsync<FeatureNotSupportedException>(async () => await Vhost.PublishAsync("", Text(name, "x", delayed)))).Feature);
+        await Vhost.PublishAsync("", Text(name, "x"));
+        var got = await queue.GetAsync(1, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        Assert.Equal(BrokerFeature.NackWithDelay,
+            (await Assert.ThrowsAsync<FeatureNotSupportedException>(() => queue.NackAsync([got[0].Tag], true, TimeSpan.FromSeconds(1)))).Feature);
+        Assert.False(Broker.Features.Has(BrokerFeature.AtomicBatch));
+        Assert.True(Broker.Features.Has(BrokerFeature.LeaseExtend));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task A_subscription_holds_at_most_its_prefetch_and_a_nack_with_requeue_redelivers()
+    {
+        var name = Unique("q.prefetch");
+        var queue = await QueueAsync(name);
+        for (var i = 0; i < 5; i++) await Vhost.PublishAsync("", Text(name, i.ToString()));
+        var subscription = await queue.SubscribeAsync(2);
+        var first = await NextAsync(subscription);
+        var second = await NextAsync(subscription);
+        await Task.Delay(500);
+        Assert.False(subscription.Deliveries.TryRead(out _));
+        await queue.AckAsync([first.Tag]);
+        var third = await NextAsync(subscription);
+        Assert.Equal("2", BodyOf(third));
+        await queue.NackAsync([second.Tag], requeue: true);
+        // A quorum queue puts a returned message at its back (the embedded engine and classic queues: at its position).
+        await queue.AckAsync([third.Tag]);
+        var again = await NextAsync(subscription);
+        while (BodyOf(again) != "1")
+        {
+            await queue.AckAsync([again.Tag]);
+            again = await NextAsync(subscription);
+        }
+        Assert.True(again.Redelivered);
+        Assert.Equal(2, again.DeliveryCount);
+        var unknown = await Assert.ThrowsAsync<BrokerException>(() => queue.AckAsync([second.Tag]));
+        Assert.Equal(BrokerError.NotFound, unknown.Error);
+        var other = await Assert.ThrowsAsync<BrokerException>(() => queue.AckAsync([new DeliveryTag(1UL << 40, 1)]));
+        Assert.Equal(BrokerError.NotFound, other.Error);
+        Assert.False(Broker.IsLocal(new DeliveryTag(1UL << 40, 1)));
+        Assert.True(Broker.IsLocal(again.Tag));
+        Assert.Equal(Broker.Options.NodeName, Broker.OwnerNodeOf(again.Tag, []));
+        await subscription.CancelAsync();
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_subscription_requeues_its_unacked_deliveries_and_deleting_the_queue_ends_it()
+    {
+        var name = Unique("q.cancel");
+        var queue = await QueueAsync(name);
+        for (var i = 0; i < 3; i++) await Vhost.PublishAsync("", Text(name, i.ToString()));
+        var subscription = await queue.SubscribeAsync(10);
+        for (var i = 0; i < 3; i++) await NextAsync(subscription);
+        await subscription.CancelAsync();
+        Assert.Equal(3, await ReadyAsync(queue, 3));
+        var next = await queue.SubscribeAsync(10);
+        var redelivered = await NextAsync(next);
+        Assert.True(redelivered.Redelivered);
+        await Vhost.DeleteQueueAsync(name);
+        using var cts = new CancellationTokenSource(5000);
+        while (await next.Deliveries.WaitToReadAsync(cts.Token)) next.Deliveries.TryRead(out _);
+        Assert.Equal(ConsumerEndReason.QueueDeleted, next.EndReason);
+    }
+
+    [Fact]
+    public async Task Pulled_deliveries_are_leased_expiry_requeues_them_an_extension_keeps_them_and_a_late_ack_is_refused()
+    {
+        var name = Unique("q.lease");
+        var queue = await QueueAsync(name);
+        Assert.Empty(await queue.GetAsync(5, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)));
+        await Vhost.PublishAsync("", Text(name, "a"));
+        await Vhost.PublishAsync("", Text(name, "b"));
+        var got = await queue.GetAsync(5, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1));
+        Assert.Equal(["a", "b"], got.Select(BodyOf));
+        await queue.ExtendLeasesAsync([got[1].Tag], TimeSpan.FromSeconds(30));
+        await Task.Delay(1800);
+        var late = await Assert.ThrowsAsync<BrokerException>(() => queue.AckAsync([got[0].Tag]));
+        Assert.Equal(BrokerError.LeaseExpired, late.Error);
+        var back = await queue.GetAsync(5, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        Assert.Equal(["a"], back.Select(BodyOf));
+        Assert.True(back[0].Redelivered);
+        await queue.AckAsync([got[1].Tag, back[0].Tag]);
+        await queue.RejectAsync((await PullOneAsync(queue, name)).Tag, new Dictionary<string, string>());
+        Assert.Equal(0, await ReadyAsync(queue, 0));
+        await Vhost.DeleteQueueAsync(name);
+    }
+
+    private async Task<Delivery> PullOneAsync(IBrokerQueue queue, string name)
+    {
+        await Vhost.PublishAsync("", Text(name, "reject me"));
+        return (await queue.GetAsync(1, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30)))[0];
+    }
+}
