@@ -34,9 +34,24 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     [InlineData("Gateway__Storage__FileName", "sub/gateway.db", "Gateway:Storage:FileName must be a file name")]
     [InlineData("Gateway__Limits__MaxMesageBytes", "10", "Unknown setting Gateway:Limits:MaxMesageBytes")]
     [InlineData("Gateway__Definitions__File", "/nonexistent/definitions.json", "Gateway:Definitions:File (--definitions) names a file that does not exist")]
+    [InlineData("Gateway__Backend", "Kafka", "Gateway:Backend must be Embedded or RabbitMq")]
+    [InlineData("Gateway__RabbitMq__Uri", "amqp://localhost/", "Unknown setting Gateway:RabbitMq:Uri")]
     public async Task An_invalid_setting_stops_the_start_naming_the_setting(string variable, string value, string message)
     {
         var exited = await GatewayProcess.RunToExitAsync(Arguments(), Environment((variable, value)));
+        output.WriteLine($"exit {exited.ExitCode}{System.Environment.NewLine}{exited.StandardError}");
+
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.Contains("Gateway cannot start: ", exited.StandardError);
+        Assert.Contains(message, exited.StandardError);
+    }
+
+    [Theory]
+    [InlineData("Gateway__RabbitMq__Uris__0", "http://rabbit:5672/", "Gateway:RabbitMq:Uris")]
+    [InlineData("Gateway__RabbitMq__ChannelPoolSize", "0", "Gateway:RabbitMq:ChannelPoolSize")]
+    public async Task With_the_RabbitMq_backend_its_settings_are_validated_at_start(string variable, string value, string message)
+    {
+        var exited = await GatewayProcess.RunToExitAsync(Arguments(), Environment(("Gateway__Backend", "RabbitMq"), (variable, value)));
         output.WriteLine($"exit {exited.ExitCode}{System.Environment.NewLine}{exited.StandardError}");
 
         Assert.NotEqual(0, exited.ExitCode);
