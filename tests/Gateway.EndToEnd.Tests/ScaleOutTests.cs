@@ -94,11 +94,16 @@ public sealed class ScaleOutTests(RabbitMqClusterFixture rabbit, ITestOutputHelp
         await stop.CancelAsync();
         await Task.WhenAll(publishers);
 
+        // Publishes are sequential per node, so the longest pause between two of a node's confirms around the kill is
+        // how long its publishing stalled (the backend republishes nacked and in-doubt messages itself meanwhile).
         foreach (var node in new[] { "gw1", "gw2" })
         {
-            var resumed = Stopwatch.GetElapsedTime(killedAt, confirmedAt.Where(c => c.Node == node && c.Ticks > killedAt).Min(c => c.Ticks));
-            output.WriteLine($"{node}: first confirm {resumed.TotalMilliseconds:F0} ms after the kill");
-            Assert.True(resumed <= ResumeBound, $"{node} resumed confirming {resumed.TotalSeconds:F1} s after the kill (bound {ResumeBound.TotalSeconds} s).");
+            var ticks = confirmedAt.Where(c => c.Node == node).Select(c => c.Ticks).Order().ToList();
+            var from = ticks.FindLastIndex(t => t <= killedAt);
+            var stall = TimeSpan.Zero;
+            for (var i = Math.Max(from, 0) + 1; i < ticks.Count; i++) stall = TimeSpan.FromTicks(Math.Max(stall.Ticks, Stopwatch.GetElapsedTime(ticks[i - 1], ticks[i]).Ticks));
+            output.WriteLine($"{node}: longest pause between confirms after the kill {stall.TotalMilliseconds:F0} ms");
+            Assert.True(stall <= ResumeBound, $"{node} stopped confirming for {stall.TotalSeconds:F1} s after the kill (bound {ResumeBound.TotalSeconds} s).");
         }
 
         // Every confirmed message is in the queue (read through the other node than most were published to).
