@@ -10,6 +10,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Primitives;
 
 namespace Gateway.Storage;
 
@@ -17,7 +18,7 @@ namespace Gateway.Storage;
 /// The embedded store: one SQLite database file in WAL mode. Topology goes through EF Core (migrated at open); the
 /// message journal through <see cref="JournalWriter"/> on its own connection with prepared statements.
 /// </summary>
-public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
+public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
 {
     private readonly SqliteConnection _topologyConnection;
     private readonly SqliteConnection _journalConnection;
@@ -78,6 +79,19 @@ public sealed class SqliteStore : IBrokerStore, IAsyncDisposable
         : null;
 
     private volatile bool _disposed;
+
+    /// <inheritdoc />
+    public bool IsShared => false;
+
+    /// <inheritdoc />
+    /// <remarks>Only this process writes the file, and it knows its own changes: the token never fires.</remarks>
+    public IChangeToken WatchSecurity() => Unchanging;
+
+    private static readonly IChangeToken Unchanging = new CancellationChangeToken(CancellationToken.None);
+
+    /// <inheritdoc />
+    /// <remarks>The file's health (journal included) is <see cref="Problem"/>'s; this says only whether it is open.</remarks>
+    public string? StateProblem => _disposed ? "the store is closed" : null;
 
     /// <summary>Journal operations committed so far.</summary>
     public long JournalOperations => _journal.CommittedOperations;

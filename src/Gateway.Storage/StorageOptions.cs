@@ -14,6 +14,18 @@ public enum SynchronousMode
     Normal,
 }
 
+/// <summary>Where users, API keys, permissions and webhooks live (<c>Gateway:Storage:Provider</c>).</summary>
+public enum StorageProvider
+{
+    /// <summary>The embedded SQLite file in <see cref="StorageOptions.DataPath"/>, beside the topology: one node. The default.</summary>
+    Sqlite,
+    /// <summary>
+    /// A PostgreSQL database (<see cref="StorageOptions.ConnectionString"/>) shared by every gateway node, so that all see
+    /// the same users and keys. Topology and the embedded engine's message journal stay in SQLite.
+    /// </summary>
+    PostgreSql,
+}
+
 /// <summary>Storage settings, bound from <c>Gateway</c> (<c>Gateway:DataPath</c>, <c>Gateway:Storage:*</c>).</summary>
 public sealed class StorageOptions
 {
@@ -31,4 +43,17 @@ public sealed class StorageOptions
     /// whole seconds (the granularity of Microsoft.Data.Sqlite's retry). The default is 5000.
     /// </summary>
     public int BusyTimeoutMilliseconds { get; set; } = 5000;
+
+    /// <summary>
+    /// Where users, API keys, permissions and webhooks are kept: <see cref="StorageProvider.Sqlite"/> (the default, the
+    /// embedded file) or <see cref="StorageProvider.PostgreSql"/> (shared by every gateway node; needs
+    /// <see cref="ConnectionString"/>).
+    /// </summary>
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
+
+    /// <summary>
+    /// The PostgreSQL connection string (Npgsql's form: <c>Host=db;Database=gateway;Username=gateway;Password=…</c>),
+    /// required when <see cref="Provider"/> is <see cref="StorageProvider.PostgreSql"/>. No default.
+    /// </summary>
+    public string? ConnectionString { get; set; }
 }

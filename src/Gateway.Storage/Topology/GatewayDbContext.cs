@@ -3,9 +3,18 @@ using Microsoft.EntityFrameworkCore.Design;
 
 namespace Gateway.Storage.Topology;
 
-/// <summary>Durable topology: vhosts, exchanges, queues, bindings and webhook subscriptions. Migrations live in Migrations/ and run at start.</summary>
-public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
+/// <summary>
+/// Durable topology: vhosts, exchanges, queues, bindings, users, keys, permissions and webhook subscriptions. The SQLite
+/// migrations live in Migrations/ and run at start; <see cref="PostgreSql.PostgresGatewayDbContext"/> is the same model
+/// with its own migrations for PostgreSQL.
+/// </summary>
+public class GatewayDbContext : DbContext
 {
+    public GatewayDbContext(DbContextOptions<GatewayDbContext> options) : base(options) { }
+
+    /// <summary>For a provider-specific context of the same model, whose migrations are its own.</summary>
+    protected GatewayDbContext(DbContextOptions options) : base(options) { }
+
     public DbSet<VhostRow> Vhosts => Set<VhostRow>();
     public DbSet<ExchangeRow> Exchanges => Set<ExchangeRow>();
     public DbSet<QueueRow> Queues => Set<QueueRow>();
