@@ -19,7 +19,8 @@ namespace Gateway.RabbitMq.Topology;
 //   exchange); closed for another reason (another publish's error on the shared channel, a lost connection): the
 //   message is in doubt and republished on a fresh channel (at-least-once: every message carries a message id, one is
 //   set when it has none, so that duplicates can be recognised);
-// - no confirm within PublishTimeout, or no node to republish to: BrokerUnavailableException (503), in doubt.
+// - no confirm within PublishTimeout, or no node to republish to: BrokerUnavailableException (503), in doubt; the
+//   channel is retired (the next publish gets a fresh one).
 internal sealed partial class RabbitMqVhost
 {
     public async ValueTask<PublishOutcome> PublishAsync(string exchange, Message message, CancellationToken cancellationToken = default)
@@ -139,7 +140,9 @@ internal sealed partial class RabbitMqVhost
                         break;
                 }
             }
-            if (anyNack || anyClosed) Connection.Retire(pooled);
+            // A channel that let a confirm time out is not trusted again: the next publish gets a fresh one (a
+            // channel whose queue process or leader went away can keep its publishes pending for good).
+            if (anyNack || anyClosed || timedOut) Connection.Retire(pooled);
             if (anyNack) Log.ChannelReplacedAfterNack(_broker.Logger, exchange, Name, attempt);
             if (timedOut) throw TimedOut();
             if (retry.Count == 0) return (BatchRefusal.None, outcomes);
