@@ -64,6 +64,9 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
 
     internal sealed record ExclusiveQueue(object Owner, RabbitQueueDeclaration Declaration);
 
+    /// <summary>The live subscriptions of this node (ended when their queue is deleted through it).</summary>
+    internal ConcurrentDictionary<RabbitMqSubscription, byte> Subscriptions { get; } = new();
+
     /// <inheritdoc />
     public BrokerFeatures Features => RabbitMqFeatures;
 

@@ -208,6 +208,70 @@ public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : Back
         await Vhost.DeleteQueueAsync(name);
     }
 
+    [Fact]
+    public async Task A_long_poll_ends_with_an_empty_answer_when_its_queue_is_deleted_through_this_node()
+    {
+        var name = Unique("q.polldel");
+        var queue = await QueueAsync(name);
+        var poll = queue.GetAsync(5, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)).AsTask();
+        await Task.Delay(500);   // the poll is waiting
+
+        await Vhost.DeleteQueueAsync(name);
+
+        Assert.Empty(await poll.WaitAsync(TimeSpan.FromSeconds(5)));
+        var missing = await Assert.ThrowsAsync<BrokerException>(async () => await queue.GetAsync(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30)));
+        Assert.Equal(BrokerError.NotFound, missing.Error);
+    }
+
+    [Fact]
+    public async Task A_long_poll_ends_with_an_empty_answer_when_its_queue_is_deleted_by_another_node()
+    {
+        var name = Unique("q.polldel2");
+        var queue = await QueueAsync(name);
+        await using var other = new RabbitMqBroker(DefaultOptions());
+        var poll = queue.GetAsync(5, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)).AsTask();
+        await Task.Delay(500);
+
+        await (await other.GetVhostAsync("default"))!.DeleteQueueAsync(name);
+
+        Assert.Empty(await poll.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task A_subscription_ends_as_queue_deleted_at_once_when_its_queue_is_deleted_through_this_node()
+    {
+        var name = Unique("q.subdel");
+        var queue = await QueueAsync(name);
+        await Vhost.PublishAsync("", Text(name, "a"));
+        var subscription = await queue.SubscribeAsync(10);
+        await NextAsync(subscription);
+
+        await Vhost.DeleteQueueAsync(name);
+
+        using var cts = new CancellationTokenSource(2000);
+        while (await subscription.Deliveries.WaitToReadAsync(cts.Token)) subscription.Deliveries.TryRead(out _);
+        Assert.Equal(ConsumerEndReason.QueueDeleted, subscription.EndReason);
+    }
+
+    [Theory]
+    [InlineData("quorum")]
+    [InlineData("classic")]
+    public async Task A_subscription_ends_as_queue_deleted_when_another_node_deletes_its_queue(string type)
+    {
+        var name = Unique("q.subdel2");
+        var queue = await QueueAsync(name, arguments: new Dictionary<string, object?> { ["x-queue-type"] = type });
+        await Vhost.PublishAsync("", Text(name, "a"));
+        var subscription = await queue.SubscribeAsync(10);
+        await NextAsync(subscription);
+        await using var other = new RabbitMqBroker(DefaultOptions());
+
+        await (await other.GetVhostAsync("default"))!.DeleteQueueAsync(name);
+
+        using var cts = new CancellationTokenSource(5000);
+        while (await subscription.Deliveries.WaitToReadAsync(cts.Token)) subscription.Deliveries.TryRead(out _);
+        Assert.Equal(ConsumerEndReason.QueueDeleted, subscription.EndReason);
+    }
+
     private async Task<Delivery> PullOneAsync(IBrokerQueue queue, string name)
     {
         await Vhost.PublishAsync("", Text(name, "reject me"));

@@ -25,6 +25,8 @@ internal sealed class DeliverySlot(uint id, string vhost, string queue, IChannel
     /// <summary>Tags whose lease expired (the message went back): an ack after that is answered LeaseExpired.</summary>
     public readonly Dictionary<ulong, long> Expired = [];
     public volatile bool Closed;
+    /// <summary>Set when the gateway deleted its queue (before the channel is closed): a long-poll on it ends empty.</summary>
+    public volatile bool QueueDeleted;
 
     public void PruneExpired(long now)
     {

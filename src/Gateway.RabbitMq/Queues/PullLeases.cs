@@ -82,6 +82,7 @@ internal sealed class PullLeases : IAsyncDisposable
     {
         if (_leaseSlots.TryRemove((vhost, queue), out var slot))
         {
+            slot.QueueDeleted = true;
             _broker.Slots.Remove(slot);
             _ = VhostConnection.CloseQuietlyAsync(slot.Channel);
         }
@@ -92,6 +93,7 @@ internal sealed class PullLeases : IAsyncDisposable
         var taken = new List<Delivery>();
         var until = Environment.TickCount64 + (long)wait.TotalMilliseconds;
         var pause = 10;
+        var found = false;
         DeliverySlot? slot = null;
         try
         {
@@ -107,8 +109,18 @@ internal sealed class PullLeases : IAsyncDisposable
                     }
                     catch (Exception e) when (!cancellationToken.IsCancellationRequested && AmqpErrors.Map(e) is { } mapped)
                     {
+                        // The queue was deleted while the poll waited: by this node (which closed the lease channel
+                        // under the basic.get), or elsewhere (basic.get answers 404 after having found it). The wait
+                        // ends empty, as on the embedded engine; what was taken went with the queue. A queue that was
+                        // missing from the first basic.get on is not found.
+                        if (slot.QueueDeleted || found && mapped is BrokerException { Error: BrokerError.NotFound })
+                        {
+                            taken.Clear();
+                            return taken;
+                        }
                         throw mapped;
                     }
+                    found = true;
                     if (got is null) break;
                     var delivery = ToDelivery(_broker.Slots, slot, got.DeliveryTag, got.Redelivered, got.Exchange, got.RoutingKey, got.BasicProperties, got.Body);
                     lock (slot.Lock) slot.Outstanding[got.DeliveryTag] = Environment.TickCount64 + (long)lease.TotalMilliseconds;

@@ -16,7 +16,9 @@ namespace Gateway.RabbitMq.Queues;
 /// <remarks>
 /// How it ends: <see cref="CancelAsync"/> (basic.cancel, then the channel is closed: RabbitMQ requeues the unacked
 /// deliveries) → Cancelled; RabbitMQ cancels the consumer (the queue was deleted) → QueueDeleted; the channel or
-/// connection goes away (a node died, a channel error) → BackendUnavailable. In every case Deliveries completes.
+/// connection goes away (a node died, a channel error) → BackendUnavailable; the gateway deletes the queue through
+/// this node → QueueDeleted at once (<see cref="EndQueueDeletedAsync"/>), without waiting for RabbitMQ's basic.cancel.
+/// In every case Deliveries completes.
 /// </remarks>
 internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerSubscription
 {
@@ -47,12 +49,14 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
         try
         {
             await channel.BasicQosAsync(0, (ushort)Math.Clamp(prefetch, 0, ushort.MaxValue), false, cancellationToken).ConfigureAwait(false);
+            broker.Subscriptions[subscription] = 0;
             subscription._consumerTag = await channel.BasicConsumeAsync(queue.Name, autoAck: false, consumerTag: "", noLocal: false,
                 exclusive: false, arguments: null, subscription, cancellationToken).ConfigureAwait(false);
             return subscription;
         }
         catch (Exception e)
         {
+            broker.Subscriptions.TryRemove(subscription, out _);
             broker.Slots.Remove(subscription._slot);
             await VhostConnection.CloseQuietlyAsync(channel).ConfigureAwait(false);
             if (!cancellationToken.IsCancellationRequested && AmqpErrors.Map(e) is { } mapped) throw mapped;
@@ -61,6 +65,7 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
     }
 
     public IBrokerQueue Queue => _queue;
+    internal RabbitMqQueue RabbitQueue => _queue;
     public int Prefetch { get; }
     public ChannelReader<Delivery> Deliveries => _deliveries.Reader;
     public ConsumerEndReason EndReason { get; private set; }
@@ -101,10 +106,17 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
     {
         if (Interlocked.Exchange(ref _ended, 1) != 0) return false;
         EndReason = reason;
+        _broker.Subscriptions.TryRemove(this, out _);
         _broker.Slots.Remove(_slot);
         _deliveries.Writer.TryComplete();
         Log.SubscriptionEnded(_broker.Logger, _queue.Name, _queue.Vhost, reason.ToString());
         return true;
+    }
+
+    /// <summary>Its queue was deleted through this gateway node: it ends as RabbitMQ's basic.cancel would end it.</summary>
+    public async Task EndQueueDeletedAsync()
+    {
+        if (End(ConsumerEndReason.QueueDeleted)) await VhostConnection.CloseQuietlyAsync(Channel).ConfigureAwait(false);
     }
 
     public async ValueTask CancelAsync()

@@ -217,6 +217,11 @@ internal sealed partial class RabbitMqVhost : IBrokerVhost
         }, cancellationToken).ConfigureAwait(false);
         _broker.ExclusiveOwners.TryRemove((RabbitName, name), out _);
         _broker.DropLeaseChannel(RabbitName, name);
+        // This node's consumers of it end now: RabbitMQ's basic.cancel comes later (or, for some queue types and
+        // versions, not at all: the consumer would only learn of it when its channel is next used).
+        foreach (var subscription in _broker.Subscriptions.Keys)
+            if (subscription.RabbitQueue.VirtualHost.RabbitName == RabbitName && subscription.RabbitQueue.Name == name)
+                await subscription.EndQueueDeletedAsync().ConfigureAwait(false);
         return (int)count;
     }
 
