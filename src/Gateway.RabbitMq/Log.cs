@@ -35,6 +35,12 @@ internal static partial class Log
     [LoggerMessage(1710, LogLevel.Warning, "RabbitMQ management API at {Endpoint} did not answer: {Reason}")]
     public static partial void ManagementFailed(ILogger logger, string endpoint, string reason);
 
+    [LoggerMessage(1712, LogLevel.Warning, "This node's settlement queue '{Queue}' could not be declared or consumed: settlements forwarded from other gateway nodes are answered as expired leases until it is. {Reason}")]
+    public static partial void NodeQueueFailed(ILogger logger, string queue, string reason);
+
+    [LoggerMessage(1713, LogLevel.Warning, "The answer to a forwarded settlement could not be sent: {Reason}")]
+    public static partial void ForwardReplyFailed(ILogger logger, string reason);
+
     [LoggerMessage(1711, LogLevel.Warning, "Requeueing expired leases of queue '{Queue}' failed: {Reason}")]
     public static partial void LeaseRequeueFailed(ILogger logger, string queue, string reason);
 }

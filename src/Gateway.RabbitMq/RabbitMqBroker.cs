@@ -23,8 +23,10 @@ namespace Gateway.RabbitMq;
 /// <para>What it can do (<see cref="Features"/>): lease extension and statistics (the management API's rates). What
 /// it refuses with <see cref="FeatureNotSupportedException"/>: delayed delivery (<c>x-delay</c>), nack with a delay,
 /// atomic batches, an atomic import (it is applied item by item after a dry run), webhooks and event-stream resume.</para>
-/// <para>Delivery tags name this node and the AMQP channel holding the delivery (see <see cref="IsLocal"/>); a tag of
-/// another gateway node is answered not found here: the server forwards it to <see cref="OwnerNodeOf"/>.</para>
+/// <para>Delivery tags name this node and the AMQP channel holding the delivery (see <see cref="IsLocal"/>); an ack,
+/// nack, reject or lease extension of another gateway node's tag is forwarded to that node through RabbitMQ (its
+/// <c>gateway.node.&lt;hash&gt;</c> queue, answered by direct reply-to) and answered as the owner answers it, or
+/// LeaseExpired when the owner is gone (RabbitMQ requeues its deliveries).</para>
 /// </remarks>
 public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
 {
@@ -47,6 +49,7 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
         Management = new ManagementClient(options, Logger);
         Slots = new DeliverySlots(options.NodeName);
         Leases = new PullLeases(this);
+        Forwarding = new SettlementForwarding(this);
         var renew = options.ExclusiveQueueExpiry / 3;
         _exclusiveRenewal = new Timer(_ => _ = RenewExclusiveQueuesAsync(), null, renew, renew);
     }
@@ -58,6 +61,7 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
     internal ManagementClient Management { get; }
     internal DeliverySlots Slots { get; }
     internal PullLeases Leases { get; }
+    internal SettlementForwarding Forwarding { get; }
 
     /// <summary>Gateway-exclusive queues declared through this node: (RabbitMQ vhost, queue) → owner and declaration.</summary>
     internal ConcurrentDictionary<(string Vhost, string Queue), ExclusiveQueue> ExclusiveOwners { get; } = new();
@@ -326,6 +330,7 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _exclusiveRenewal.DisposeAsync().ConfigureAwait(false);
+        await Forwarding.DisposeAsync().ConfigureAwait(false);
         await Leases.DisposeAsync().ConfigureAwait(false);
         foreach (var connection in _connections.Values)
             if (connection.IsValueCreated) await connection.Value.DisposeAsync().ConfigureAwait(false);

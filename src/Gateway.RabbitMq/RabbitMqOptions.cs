@@ -93,6 +93,13 @@ public sealed record RabbitMqOptions
     public string NodeName { get; init; } = Environment.MachineName;
 
     /// <summary>
+    /// How long an ack, nack or lease extension of a delivery held by another gateway node waits for that node's
+    /// answer (it is forwarded through RabbitMQ) before it is answered as a lease that expired: the owner is taken for
+    /// gone, and RabbitMQ requeues what it held when its connection ends. The default is 5 seconds.
+    /// </summary>
+    public TimeSpan ForwardTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Gateway-exclusive queues are plain RabbitMQ queues (an AMQP exclusive queue belongs to one AMQP connection)
     /// with this <c>x-expires</c>, renewed by their node while their owner lives: the queue of a gateway node that died
     /// goes away this long after. The default is 60 seconds.
@@ -125,6 +132,7 @@ public sealed record RabbitMqOptions
         Positive(errors, nameof(ConnectTimeout), ConnectTimeout);
         Positive(errors, nameof(ReconnectMaxDelay), ReconnectMaxDelay);
         Positive(errors, nameof(ManagementTimeout), ManagementTimeout);
+        Positive(errors, nameof(ForwardTimeout), ForwardTimeout);
         if (ExclusiveQueueExpiry < TimeSpan.FromSeconds(3))
             errors.Add($"{Section}:ExclusiveQueueExpiry must be at least 3 seconds.");
         if (string.IsNullOrWhiteSpace(NodeName)) errors.Add($"{Section}:NodeName must not be empty.");

@@ -12,7 +12,7 @@ namespace Gateway.RabbitMq.Tests;
 public abstract class BackendTestBase(RabbitMqClusterFixture fixture) : IAsyncLifetime
 {
     protected RabbitMqCluster Cluster => fixture.Cluster;
-    protected RabbitMqBroker Broker { get; private set; } = null!;
+    protected RabbitMqBroker Broker { get; set; } = null!;
     protected IBrokerVhost Vhost { get; private set; } = null!;
 
     protected virtual RabbitMqOptions Options(RabbitMqOptions options) => options;

@@ -95,6 +95,7 @@ internal sealed class PullLeases : IAsyncDisposable
         var pause = 10;
         var found = false;
         DeliverySlot? slot = null;
+        await _broker.Forwarding.EnsureListeningAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             while (true)

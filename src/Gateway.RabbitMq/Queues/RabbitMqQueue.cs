@@ -69,23 +69,41 @@ internal sealed class RabbitMqQueue(RabbitMqBroker broker, RabbitMqVhost vhost, 
     public async ValueTask<IBrokerSubscription> SubscribeAsync(int prefetch, CancellationToken cancellationToken = default) =>
         await RabbitMqSubscription.StartAsync(broker, this, prefetch, cancellationToken).ConfigureAwait(false);
 
-    public Task AckAsync(IReadOnlyCollection<DeliveryTag> tags) => broker.Leases.SettleAsync(this, tags, ack: true, requeue: false);
+    public Task AckAsync(IReadOnlyCollection<DeliveryTag> tags) =>
+        SettleAsync(tags, "ack", requeue: false, TimeSpan.Zero, local => broker.Leases.SettleAsync(this, local, ack: true, requeue: false));
 
     public Task NackAsync(IReadOnlyCollection<DeliveryTag> tags, bool requeue, TimeSpan? delay = null)
     {
         if (delay is { } d && d > TimeSpan.Zero)
             throw new FeatureNotSupportedException(RabbitMqBroker.BackendName, BrokerFeature.NackWithDelay, "A nack with a delay");
-        return broker.Leases.SettleAsync(this, tags, ack: false, requeue);
+        return SettleAsync(tags, "nack", requeue, TimeSpan.Zero, local => broker.Leases.SettleAsync(this, local, ack: false, requeue));
     }
 
     /// <summary>A nack without requeue: RabbitMQ dead-letters it (x-death) but cannot add the given headers to the copy.</summary>
     public Task RejectAsync(DeliveryTag tag, IReadOnlyDictionary<string, string> deadLetterHeaders) =>
-        broker.Leases.SettleAsync(this, [tag], ack: false, requeue: false);
+        SettleAsync([tag], "nack", requeue: false, TimeSpan.Zero, local => broker.Leases.SettleAsync(this, local, ack: false, requeue: false));
 
-    public ValueTask ExtendLeasesAsync(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
+    public async ValueTask ExtendLeasesAsync(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease) =>
+        await SettleAsync(tags, "extend", requeue: false, lease, local =>
+        {
+            broker.Leases.Extend(this, local, lease);
+            return Task.CompletedTask;
+        }).ConfigureAwait(false);
+
+    // Tags of this node are settled here; the others are forwarded to the node that holds them (SettlementForwarding).
+    // All or none holds per node: a request mixing nodes' tags is settled node by node, this node's last.
+    private async Task SettleAsync(IReadOnlyCollection<DeliveryTag> tags, string operation, bool requeue, TimeSpan lease,
+        Func<IReadOnlyCollection<DeliveryTag>, Task> settleLocally)
     {
-        broker.Leases.Extend(this, tags, lease);
-        return default;
+        if (tags.All(broker.Slots.IsLocal))
+        {
+            await settleLocally(tags).ConfigureAwait(false);
+            return;
+        }
+        foreach (var owner in tags.Where(t => !broker.Slots.IsLocal(t)).GroupBy(RabbitMqBroker.NodeHashOf))
+            await broker.Forwarding.ForwardAsync(owner.Key, this, operation, owner.ToList(), requeue, lease).ConfigureAwait(false);
+        var local = tags.Where(broker.Slots.IsLocal).ToList();
+        if (local.Count > 0) await settleLocally(local).ConfigureAwait(false);
     }
 
     public async Task<int> PurgeAsync() =>

@@ -42,6 +42,7 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
 
     public static async Task<RabbitMqSubscription> StartAsync(RabbitMqBroker broker, RabbitMqQueue queue, int prefetch, CancellationToken cancellationToken)
     {
+        await broker.Forwarding.EnsureListeningAsync(cancellationToken).ConfigureAwait(false);
         var connection = queue.VirtualHost.Connection;
         var channel = await connection.OpenChannelAsync(confirms: false, cancellationToken).ConfigureAwait(false);
         var subscription = new RabbitMqSubscription(broker, queue, channel, prefetch);
