@@ -29,6 +29,30 @@ public sealed class BackendTopologyTests(RabbitMqClusterFixture fixture) : Backe
     }
 
     [Fact]
+    public async Task Argument_numbers_read_back_as_they_were_declared_a_double_as_a_double_and_an_integer_as_an_integer()
+    {
+        var name = Unique("x.numbers");
+        var arguments = new Dictionary<string, object?>
+        {
+            ["d"] = 1.0, ["l"] = 1L, ["f"] = 2.5, ["list"] = new List<object?> { 1L, 3.0 }, ["t"] = new Dictionary<string, object?> { ["k"] = 4.0 },
+        };
+        await Vhost.DeclareExchangeAsync(new ExchangeDefinition(name, ExchangeType.Headers, Arguments: arguments));
+        foreach (var read in new[] { (await Vhost.GetExchangeAsync(name))!, (await Vhost.ListExchangesAsync()).Single(x => x.Definition.Name == name) })
+        {
+            var args = read.Definition.Arguments!;
+            Assert.Equal("d=1:Double l=1:Int64 f=2.5:Double", string.Join(" ", new[] { "d", "l", "f" }.Select(k => $"{k}={args[k]}:{args[k]!.GetType().Name}")));
+            Assert.Equal(1.0, Assert.IsType<double>(args["d"]));
+            Assert.Equal(1L, Assert.IsType<long>(args["l"]));
+            Assert.Equal(2.5, Assert.IsType<double>(args["f"]));
+            var list = Assert.IsType<List<object?>>(args["list"]);
+            Assert.IsType<long>(list[0]);
+            Assert.Equal(3.0, Assert.IsType<double>(list[1]));
+            Assert.Equal(4.0, Assert.IsType<double>(Assert.IsType<Dictionary<string, object?>>(args["t"])["k"]));
+        }
+        await Vhost.DeleteExchangeAsync(name);
+    }
+
+    [Fact]
     public async Task The_default_and_predeclared_exchanges_are_listed_as_the_embedded_engine_names_them_and_cannot_be_deleted()
     {
         var names = (await Vhost.ListExchangesAsync()).Select(x => x.Definition.Name).ToList();

@@ -123,17 +123,27 @@ internal sealed class ManagementClient : IDisposable
 /// <summary>JSON of the management API to gateway values and back.</summary>
 internal static class ManagementJson
 {
-    /// <summary>A JSON value as a gateway field-table value (integers as long, other numbers as double).</summary>
+    /// <summary>
+    /// A JSON value as a gateway field-table value. Numbers keep the type their text shows, as the server's JSON does:
+    /// <c>1</c> is a long, <c>1.0</c> and <c>1e3</c> are doubles (RabbitMQ writes an AMQP float with a fraction or an
+    /// exponent, and an integer without).
+    /// </summary>
     public static object? Value(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
+        JsonValueKind.Number => Number(e),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         JsonValueKind.Array => e.EnumerateArray().Select(Value).ToList(),
         JsonValueKind.Object => Table(e),
         _ => null,
     };
+
+    private static object Number(JsonElement e)
+    {
+        var raw = e.GetRawText();
+        return raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0 && e.TryGetInt64(out var l) ? l : (object)e.GetDouble();
+    }
 
     /// <summary>A JSON object as a table; null when empty or absent.</summary>
     public static Dictionary<string, object?>? Table(JsonElement e)
@@ -152,7 +162,12 @@ internal static class ManagementJson
             case string s: w.WriteStringValue(s); break;
             case long l: w.WriteNumberValue(l); break;
             case int i: w.WriteNumberValue(i); break;
-            case double d: w.WriteNumberValue(d); break;
+            case double d when double.IsFinite(d):
+                // Utf8JsonWriter writes 1.0 as 1, which RabbitMQ would store (and list) as an integer.
+                var text = d.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+                w.WriteRawValue(text.AsSpan().IndexOfAny('.', 'E', 'e') < 0 ? text + ".0" : text, skipInputValidation: true);
+                break;
+            case double d: w.WriteStringValue(d.ToString(System.Globalization.CultureInfo.InvariantCulture)); break;
             case bool b: w.WriteBooleanValue(b); break;
             case byte[] bytes: w.WriteStringValue(Convert.ToBase64String(bytes)); break;
             case IReadOnlyDictionary<string, object?> t:
