@@ -1,9 +1,11 @@
 // WebSocket consume benchmark against a running gateway (HTTP only; no project references).
 //
-//   dotnet run -c Release --project bench/Gateway.LoadClient -- http://127.0.0.1:8080 [count=500000] [prefetch=1000] [ack=manual|auto]
+//   dotnet run -c Release --project bench/Gateway.LoadClient -- http://127.0.0.1:8080 [count=500000] [prefetch=1000] [ack=manual|auto] [transient|persistent]
 //
 // Fills queue "ws-bench" with `count` transient 16-byte messages (batch publish), then one WebSocket subscription
-// (gateway.v1.json) consumes them; manual mode acks with multiple=true every prefetch/2 deliveries. Prints
+// (gateway.v1.json) consumes them; manual mode acks with multiple=true every prefetch/2 deliveries. "persistent" fills
+// the durable queue "ws-bench-durable" (a quorum queue on the RabbitMQ backend) with persistent messages instead; the
+// clock starts after the fill either way. Prints
 // RESULT|label|msg_per_s|value|msg/s like ../shared/anchors/rabbitmq. GATEWAY_KEY=<key> authenticates (authentication is on
 // by default: the key the server printed at first start, or its Gateway:Auth:BootstrapKey).
 using System.Diagnostics;
@@ -45,12 +47,20 @@ var baseUrl = args.Length > 0 ? args[0].TrimEnd('/') : "http://127.0.0.1:8080";
 var count = args.Length > 1 ? int.Parse(args[1]) : 500_000;
 var prefetch = args.Length > 2 ? int.Parse(args[2]) : 1000;
 var manual = (args.Length > 3 ? args[3] : "manual") == "manual";
+var persistent = (args.Length > 4 ? args[4] : "transient") == "persistent";
 var http = Scenarios.Client(baseUrl);
-const string queue = "ws-bench";
+var queue = persistent ? "ws-bench-durable" : "ws-bench";
 
 await http.DeleteAsync($"/api/vhosts/default/queues/{queue}");
-(await http.PutAsJsonAsync($"/api/vhosts/default/queues/{queue}", new { durable = false })).EnsureSuccessStatusCode();
-var batch = new { messages = Enumerable.Range(0, 1000).Select(_ => new { routingKey = queue, payload = "0123456789abcdef" }).ToArray() };
+(await http.PutAsJsonAsync($"/api/vhosts/default/queues/{queue}", new { durable = persistent })).EnsureSuccessStatusCode();
+var batch = new
+{
+    messages = Enumerable.Range(0, 1000)
+        .Select(_ => persistent
+            ? (object)new { routingKey = queue, payload = "0123456789abcdef", properties = new { deliveryMode = 2 } }
+            : new { routingKey = queue, payload = "0123456789abcdef" }).ToArray(),
+};
+var filling = Stopwatch.StartNew();
 var fills = new List<Task>();
 for (var i = 0; i < count; i += 1000)
 {
@@ -58,6 +68,7 @@ for (var i = 0; i < count; i += 1000)
     if (fills.Count == 8) { await Task.WhenAll(fills); fills.Clear(); }
 }
 await Task.WhenAll(fills);
+Console.WriteLine($"# filled {queue} with {count:N0} {(persistent ? "persistent" : "transient")} messages in {filling.Elapsed.TotalSeconds:F1} s");
 
 using var socket = await Scenarios.ConnectAsync(baseUrl);
 async Task Send(string frame) => await socket.SendAsync(Encoding.UTF8.GetBytes(frame), WebSocketMessageType.Text, true, default);
@@ -85,7 +96,8 @@ while (received < count)
     }
 }
 var rate = received / clock.Elapsed.TotalSeconds;
-var label = manual ? $"ws_consume_manualack_prefetch{prefetch}_16B" : "ws_consume_autoack_16B";
+var label = (manual ? $"ws_consume_manualack_prefetch{prefetch}_16B" : "ws_consume_autoack_16B") + (persistent ? "_persistent" : "");
 Console.WriteLine($"# consumed {received:N0} in {clock.Elapsed.TotalSeconds:F2} s");
 Console.WriteLine($"RESULT|{label}|msg_per_s|{rate:F1}|msg/s");
 await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, default);
+if (persistent) await http.DeleteAsync($"/api/vhosts/default/queues/{queue}");
