@@ -294,6 +294,7 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
                 disk_free_limit.absolute = 50MB
                 log.file.level = info
                 log.console = false
+                collect_statistics_interval = 500
 
                 """);
             if (node.Index > 0)
@@ -357,29 +358,34 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// A shell that reads its stdin (a pipe from this process) and, once it ends — this process exited, however it
-    /// died — kills the nodes and the epmd named by the pid files (each PID checked) and deletes the folder.
+    /// died — kills every process of the cluster's nodes and its epmd (its PID checked), then deletes the folder.
     /// </summary>
     private void StartWatchdog()
     {
+        // Every process whose environment names a node of this cluster (RABBITMQ_NODENAME=t<id>…): the beams, their
+        // launch scripts and helpers, a node still booting before it wrote its pid file. Then the cluster's epmd.
         const string script = """
             exec >/dev/null 2>&1
             trap '' HUP INT TERM
             read -r _ || true
-            for f in "$1"/*/node.pid; do
-              [ -s "$f" ] || continue
-              p=$(tr -dc '0-9' < "$f")
-              [ -n "$p" ] && [ "$(cat /proc/$p/comm 2>/dev/null)" = beam.smp ] && kill -9 "$p"
+            for round in 1 2 3 4 5; do
+              for e in /proc/[0-9]*/environ; do
+                grep -qz "^RABBITMQ_NODENAME=t$2" "$e" 2>/dev/null || continue
+                p=${e#/proc/}; kill -9 "${p%/environ}" 2>/dev/null
+              done
+              sleep 0.2
             done
             if [ -s "$1/epmd.pid" ]; then
               p=$(tr -dc '0-9' < "$1/epmd.pid")
               [ -n "$p" ] && [ "$(cat /proc/$p/comm 2>/dev/null)" = epmd ] && kill -9 "$p"
             fi
-            sleep 1
             rm -rf "$1"
             """;
-        var start = new ProcessStartInfo("/bin/sh")
+        // setsid -f: detached (its parent is init), so that a runner killing the test process's tree (a session
+        // timeout, a hang dump) does not kill the watchdog with it; the pipe of its stdin is inherited all the same.
+        var start = new ProcessStartInfo("setsid")
         {
-            ArgumentList = { "-c", script, "rabbitmq-cluster-watchdog", Folder },
+            ArgumentList = { "-f", "/bin/sh", "-c", script, "rabbitmq-cluster-watchdog", Folder, _id },
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         _watchdog = Process.Start(start)!;
@@ -502,6 +508,27 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
         catch (UnauthorizedAccessException) { return null; }
     }
 
+    /// <summary>The live processes whose environment names a node of this cluster (the beams, their launch scripts,
+    /// their helpers), found through /proc.</summary>
+    private List<int> ClusterProcesses()
+    {
+        var marker = Encoding.ASCII.GetBytes($"\0RABBITMQ_NODENAME=t{_id}");
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId) continue;
+            try
+            {
+                var environment = File.ReadAllBytes(Path.Combine(dir, "environ"));
+                if ((environment.AsSpan().StartsWith(marker.AsSpan(1)) || environment.AsSpan().IndexOf(marker) >= 0) && ProcessAlive(pid))
+                    found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
     /// <summary>Alive and not a zombie (a killed beam stays one until its parent, the launch shell, reaps it).</summary>
     private static bool ProcessAlive(int pid)
     {
@@ -527,19 +554,23 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
 
     private void KillEverything()
     {
-        var beams = _nodes.Select(BeamPid).OfType<int>().ToList();
-        foreach (var pid in beams) Kill9(pid);
+        // Not only the pid files' beams: a node still booting has not written its pid file yet.
         var clock = Stopwatch.StartNew();
-        while (beams.Any(ProcessAlive) && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+        for (var pids = ClusterProcesses(); pids.Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(10); pids = ClusterProcesses())
+        {
+            foreach (var pid in pids) Kill9(pid);
+            Thread.Sleep(20);
+        }
         foreach (var node in _nodes) { node.Launcher?.WaitForExit(2000); node.Launcher?.Dispose(); }
         if (_epmd is { } epmd) { try { epmd.Kill(); epmd.WaitForExit(2000); } catch (InvalidOperationException) { } epmd.Dispose(); }
-        if (_watchdog is { } watchdog) { try { watchdog.Kill(); watchdog.WaitForExit(2000); } catch (InvalidOperationException) { } watchdog.Dispose(); }
         for (var attempt = 0; attempt < 5 && Directory.Exists(Folder); attempt++)
         {
             try { Directory.Delete(Folder, recursive: true); }
             catch (IOException) { Thread.Sleep(100); }
             catch (UnauthorizedAccessException) { Thread.Sleep(100); }
         }
+        // Ending its stdin lets the watchdog run its (now empty) cleanup and exit.
+        if (_watchdog is { } watchdog) { try { watchdog.StandardInput.Close(); } catch (IOException) { } watchdog.Dispose(); }
     }
 
     private static void InstallExitHook()
