@@ -273,6 +273,27 @@ public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : Back
         Assert.Equal(ConsumerEndReason.QueueDeleted, subscription.EndReason);
     }
 
+    [Fact]
+    public async Task A_queues_status_counts_what_this_node_holds_unacknowledged_at_once()
+    {
+        var name = Unique("q.unacked");
+        var queue = await QueueAsync(name);
+        for (var i = 0; i < 5; i++) await Vhost.PublishAsync("", Text(name, i.ToString()));
+        await Task.Delay(1000);   // the management API has seen the queue idle
+
+        var pulled = await queue.GetAsync(2, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        Assert.Equal(2, (await queue.GetStatusAsync()).MessagesUnacknowledged);   // before its next statistics
+        var subscription = await queue.SubscribeAsync(2);
+        var first = await NextAsync(subscription);
+        await NextAsync(subscription);
+        var status = await queue.GetStatusAsync();
+
+        Assert.Equal(4, status.MessagesUnacknowledged);
+        await queue.AckAsync([.. pulled.Select(d => d.Tag), first.Tag]);
+        await subscription.CancelAsync();
+        await Vhost.DeleteQueueAsync(name);
+    }
+
     private async Task<Delivery> PullOneAsync(IBrokerQueue queue, string name)
     {
         await Vhost.PublishAsync("", Text(name, "reject me"));

@@ -33,12 +33,30 @@ internal sealed class RabbitMqQueue(RabbitMqBroker broker, RabbitMqVhost vhost, 
 
     public async ValueTask<QueueStatus> GetStatusAsync(CancellationToken cancellationToken = default)
     {
-        // Exact ready and consumer counts from a passive declare; the rest (unacknowledged, bytes, rates) from the
-        // management API, which lags by up to its stats interval (~5 s).
+        // Ready and consumers are exact: a passive declare answers them from the queue itself. Unacknowledged is the
+        // larger of what this node holds now (exact for its own subscriptions and pull leases) and the management
+        // API's figure, which covers the other gateway nodes and AMQP applications but lags by up to its stats
+        // interval (collect_statistics_interval, 5 s by default): a delivery another node just took or just settled
+        // shows up to that late. Bytes and rates come from the management API with the same lag.
         var passive = await vhost.Connection.OnThrowawayChannelAsync(
             c => c.QueueDeclarePassiveAsync(Name, cancellationToken), cancellationToken).ConfigureAwait(false);
         var json = await vhost.QueueJsonAsync(Name, cancellationToken).ConfigureAwait(false);
-        return StatusFromJson(json?.Json, ((int)passive.MessageCount, (int)passive.ConsumerCount));
+        var status = StatusFromJson(json?.Json, ((int)passive.MessageCount, (int)passive.ConsumerCount));
+        var held = HeldHere();
+        return held > status.MessagesUnacknowledged ? status with { MessagesUnacknowledged = held } : status;
+    }
+
+    // Deliveries of this queue that this node's channels hold unsettled (leases not yet swept count: RabbitMQ still
+    // counts them unacknowledged until the sweep's nack).
+    private int HeldHere()
+    {
+        var held = 0;
+        foreach (var slot in broker.Slots.All)
+        {
+            if (slot.Closed || slot.Vhost != vhost.RabbitName || slot.Queue != Name) continue;
+            lock (slot.Lock) held += slot.Outstanding.Count;
+        }
+        return held;
     }
 
     internal static QueueStatus StatusFromJson(JsonElement? json, (int Ready, int Consumers)? exact)
