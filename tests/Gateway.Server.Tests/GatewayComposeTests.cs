@@ -21,12 +21,11 @@ public sealed class GatewayComposeTests
     [
         "Gateway__Backend", "Gateway__RabbitMq__Uris__0", "Gateway__RabbitMq__Uris__1", "Gateway__RabbitMq__Uris__2",
         "Gateway__RabbitMq__ManagementUri", "Gateway__RabbitMq__DurableQueueType", "Gateway__Storage__Provider",
-        "Gateway__Storage__ConnectionString", "Gateway__Cluster__NodeName", "Gateway__Cluster__AdvertisedUrl",
-        "Gateway__Cluster__Secret", "Gateway__Auth__BootstrapKey",
+        "Gateway__Storage__ConnectionString", "Gateway__RabbitMq__NodeName", "Gateway__Auth__BootstrapKey",
     ];
 
     /// <summary>The settings in which two gateway nodes differ; every other one is the same on all of them.</summary>
-    private static readonly string[] PerNodeSettings = ["Gateway__Cluster__NodeName", "Gateway__Cluster__AdvertisedUrl"];
+    private static readonly string[] PerNodeSettings = ["Gateway__RabbitMq__NodeName"];
 
     private static YamlMappingNode Load(string path)
     {
@@ -180,24 +179,17 @@ public sealed class GatewayComposeTests
     }
 
     [Fact]
-    public void The_gateway_nodes_are_built_from_the_Dockerfile_and_differ_only_in_their_name_and_advertised_url()
+    public void The_gateway_nodes_are_built_from_the_Dockerfile_and_differ_only_in_their_node_name()
     {
         var gateways = Gateways;
         var exposed = int.Parse(Dockerfile.Single(l => l.StartsWith("EXPOSE ", StringComparison.Ordinal))[7..].Trim());
 
         Assert.True(gateways.Count >= 2, "compose.yaml should run at least 2 gateway nodes.");
-        Assert.Equal(gateways.Count, gateways.Select(g => Environment(g)["Gateway__Cluster__NodeName"]).Distinct().Count());
-        foreach (var gateway in gateways)
-        {
-            var advertised = new Uri(Environment(gateway)["Gateway__Cluster__AdvertisedUrl"]);
-            // Reachable by the other nodes on the compose network: its own service name and the container's port.
-            Assert.Equal(gateway, advertised.Host);
-            Assert.Equal(exposed, advertised.Port);
-            Assert.All(Ports(gateway), p => Assert.Equal(exposed, p.Container));
-        }
+        // Delivery tags carry a hash of the node name, and forwarded acks find their node by it: names must differ.
+        Assert.Equal(gateways.Count, gateways.Select(g => Environment(g)["Gateway__RabbitMq__NodeName"]).Distinct().Count());
+        foreach (var gateway in gateways) Assert.All(Ports(gateway), p => Assert.Equal(exposed, p.Container));
         var shared = gateways.Select(g => Environment(g).Where(kv => !PerNodeSettings.Contains(kv.Key)).OrderBy(kv => kv.Key).ToList()).ToList();
         Assert.All(shared, s => Assert.Equal(shared[0], s));
-        Assert.True(Environment(gateways[0])["Gateway__Cluster__Secret"].Length >= 32, "Gateway__Cluster__Secret should be at least 32 characters.");
         Assert.True(Environment(gateways[0])["Gateway__Auth__BootstrapKey"].Length >= 32, "Gateway__Auth__BootstrapKey must be at least 32 characters.");
     }
 
@@ -287,5 +279,20 @@ public sealed class GatewayComposeTests
         Assert.Contains("proxy_set_header Upgrade $http_upgrade;", config);   // WebSocket
         Assert.Contains("proxy_buffering off;", config);                       // Server-Sent Events
         Assert.Contains("[lb]", Regex.Replace(Service(balancer).Children[new YamlScalarNode("profiles")].ToString(), @"\s", ""));
+    }
+
+    [Fact]
+    public void Every_gateway_setting_of_the_compose_file_is_one_the_server_reads()
+    {
+        // The server refuses to start with a Gateway:* key that no setting reads (KnownSettings): a renamed setting
+        // left in compose.yaml would stop both nodes.
+        var known = new HashSet<string>(Gateway.Server.Configuration.KnownSettings.Keys, StringComparer.OrdinalIgnoreCase);
+        foreach (var (section, type) in Gateway.Server.Configuration.KnownSettings.Sections)
+            foreach (var property in type.GetProperties().Where(p => p.CanWrite)) known.Add($"{section}:{property.Name}");
+        var unknown = Gateways.SelectMany(g => Environment(g).Keys).Where(k => k.StartsWith("Gateway__", StringComparison.Ordinal)).Distinct()
+            .Select(k => k.Replace("__", ":"))
+            .Where(k => !known.Contains(k) && !(k.LastIndexOf(':') is var colon and > 0 && int.TryParse(k[(colon + 1)..], out _) && known.Contains(k[..colon])))
+            .ToList();
+        Assert.True(unknown.Count == 0, "compose.yaml sets settings the server does not have: " + string.Join(", ", unknown));
     }
 }
