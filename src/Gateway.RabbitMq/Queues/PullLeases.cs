@@ -108,17 +108,21 @@ internal sealed class PullLeases : IAsyncDisposable
                     {
                         got = await slot.Channel.BasicGetAsync(queue.Name, autoAck: false, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && AmqpErrors.Map(e) is { } mapped)
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && (AmqpErrors.Map(e) is not null || e is ObjectDisposedException))
                     {
-                        // The queue was deleted while the poll waited: by this node (which closed the lease channel
-                        // under the basic.get), or elsewhere (basic.get answers 404 after having found it). The wait
-                        // ends empty, as on the embedded engine; what was taken went with the queue. A queue that was
+                        // The queue was deleted while the poll waited: by this node (which closes the lease channel
+                        // under the basic.get), or elsewhere (basic.get answers 404 after having found it, or fails
+                        // otherwise while a quorum queue is being deleted: then a passive declare tells). The wait ends
+                        // empty, as on the embedded engine; what was taken went with the queue. A queue that was
                         // missing from the first basic.get on is not found.
-                        if (slot.QueueDeleted || found && mapped is BrokerException { Error: BrokerError.NotFound })
+                        var mapped = AmqpErrors.Map(e) ?? new BrokerUnavailableException("The lease channel closed.", TimeSpan.FromSeconds(1), e);
+                        var gone = slot.QueueDeleted || mapped is BrokerException { Error: BrokerError.NotFound } || await IsGoneAsync(queue).ConfigureAwait(false);
+                        if (gone && (found || slot.QueueDeleted))
                         {
                             taken.Clear();
                             return taken;
                         }
+                        if (gone) throw new BrokerException(BrokerError.NotFound, $"No queue '{queue.Name}' in vhost '{queue.Vhost}'.");
                         throw mapped;
                     }
                     found = true;
@@ -142,6 +146,23 @@ internal sealed class PullLeases : IAsyncDisposable
                 try { await slot.Channel.BasicNackAsync((ulong)d.Tag.Id, false, true).ConfigureAwait(false); } catch (Exception) { }
             }
             throw;
+        }
+    }
+
+    private static async Task<bool> IsGoneAsync(RabbitMqQueue queue)
+    {
+        try
+        {
+            await queue.VirtualHost.Connection.OnThrowawayChannelAsync(c => c.QueueDeclarePassiveAsync(queue.Name), CancellationToken.None).ConfigureAwait(false);
+            return false;
+        }
+        catch (BrokerException e) when (e.Error == BrokerError.NotFound)
+        {
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;   // unreachable: the original error stands
         }
     }
 
