@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 
 namespace Gateway.Server.Tests;
 
-public sealed class BindingTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract class BindingTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
     private readonly HttpClient _client = factory.CreateClient();
 
@@ -208,3 +208,9 @@ public sealed class BindingTests(GatewayFactory factory) : IClassFixture<Gateway
         Assert.Equal(1, (await _client.PublishAsync(vhost, "x", "k", "m")).Queues);
     }
 }
+
+/// <summary>BindingTests on the embedded engine.</summary>
+public sealed class BindingTests(GatewayFactory factory) : BindingTests<GatewayFactory>(factory);
+
+/// <summary>BindingTests on the RabbitMQ backend.</summary>
+public sealed class BindingTestsOnRabbitMq(RabbitMqGateway factory) : BindingTests<RabbitMqGateway>(factory);

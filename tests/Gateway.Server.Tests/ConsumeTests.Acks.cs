@@ -2,9 +2,9 @@ using System.Net;
 
 namespace Gateway.Server.Tests;
 
-public sealed partial class ConsumeTests
+public abstract partial class ConsumeTests<TFactory>
 {
-    private Task<HttpResponseMessage> AckAsync(string vhost, params string[] tags) =>
+    private protected Task<HttpResponseMessage> AckAsync(string vhost, params string[] tags) =>
         _client.PostJsonAsync(Urls.Ack(vhost, "q"), new { deliveryTags = tags });
 
     [Fact]
@@ -90,20 +90,6 @@ public sealed partial class ConsumeTests
         var response = await _client.PostJsonAsync(Urls.Ack(vhost, "nope"), new { deliveryTags = new[] { delivery.DeliveryTag } });
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound);
-    }
-
-    [Fact]
-    public async Task Nack_with_requeue_redelivers_the_message_at_its_original_position()
-    {
-        var vhost = await VhostWithMessagesAsync("m1", "m2", "m3", "m4");
-        var taken = await _client.GetAsync(vhost, "q", new { max = 3 });
-
-        await _client.PostJsonAsync(Urls.Nack(vhost, "q"), new { deliveryTags = new[] { taken[2].DeliveryTag }, requeue = true });
-        var response = await _client.PostJsonAsync(Urls.Nack(vhost, "q"), new { deliveryTags = new[] { taken[0].DeliveryTag }, requeue = true });
-
-        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-        var again = await _client.GetAsync(vhost, "q", new { max = 10 });
-        Assert.Equal([("m1", true, 2), ("m3", true, 2), ("m4", false, 1)], again.Select(d => (d.Payload, d.Redelivered, d.DeliveryCount)));
     }
 
     [Fact]

@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Gateway.Server.Tests;
 
-public sealed partial class ConsumeTests
+public abstract partial class ConsumeTests<TFactory>
 {
     [Fact]
     public async Task A_delivery_whose_lease_ends_returns_to_the_queue_and_its_ack_answers_410()

@@ -5,11 +5,11 @@ using System.Net.Http.Json;
 namespace Gateway.Server.Tests;
 
 /// <summary>Pulling with <c>get</c>. Acknowledgements and leases live in the other parts.</summary>
-public sealed partial class ConsumeTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract partial class ConsumeTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private readonly HttpClient _client = factory.CreateClient();
+    private protected readonly HttpClient _client = factory.CreateClient();
 
-    private async Task<string> VhostWithMessagesAsync(params string[] payloads)
+    private protected async Task<string> VhostWithMessagesAsync(params string[] payloads)
     {
         var vhost = await _client.CreateVhostAsync();
         await _client.DeclareQueueAsync(vhost, "q");
@@ -183,3 +183,26 @@ public sealed partial class ConsumeTests(GatewayFactory factory) : IClassFixture
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound, "not-found");
     }
 }
+
+/// <summary>ConsumeTests on the embedded engine.</summary>
+public sealed class ConsumeTests(GatewayFactory factory) : ConsumeTests<GatewayFactory>(factory)
+{
+    // Behaviour of the embedded engine that the RabbitMQ backend does not have (README, "Backends").
+
+    [Fact]
+    public async Task Nack_with_requeue_redelivers_the_message_at_its_original_position()
+    {
+        var vhost = await VhostWithMessagesAsync("m1", "m2", "m3", "m4");
+        var taken = await _client.GetAsync(vhost, "q", new { max = 3 });
+
+        await _client.PostJsonAsync(Urls.Nack(vhost, "q"), new { deliveryTags = new[] { taken[2].DeliveryTag }, requeue = true });
+        var response = await _client.PostJsonAsync(Urls.Nack(vhost, "q"), new { deliveryTags = new[] { taken[0].DeliveryTag }, requeue = true });
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        var again = await _client.GetAsync(vhost, "q", new { max = 10 });
+        Assert.Equal([("m1", true, 2), ("m3", true, 2), ("m4", false, 1)], again.Select(d => (d.Payload, d.Redelivered, d.DeliveryCount)));
+    }
+}
+
+/// <summary>ConsumeTests on the RabbitMQ backend.</summary>
+public sealed class ConsumeTestsOnRabbitMq(RabbitMqGateway factory) : ConsumeTests<RabbitMqGateway>(factory);

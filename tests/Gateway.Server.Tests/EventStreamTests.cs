@@ -6,12 +6,12 @@ using Gateway.Testing;
 namespace Gateway.Server.Tests;
 
 /// <summary>Server-Sent Events at /api/vhosts/{vhost}/queues/{queue}/events, read by a real HTTP client as a stream.</summary>
-public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract class EventStreamTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private readonly HttpClient _client = factory.CreateClient();
+    private protected readonly HttpClient _client = factory.CreateClient();
 
     /// <summary>An open event stream and its response.</summary>
-    private sealed class EventStream(HttpResponseMessage response, Stream body) : IDisposable
+    private protected sealed class EventStream(HttpResponseMessage response, Stream body) : IDisposable
     {
         private readonly EventStreamReader _reader = new(body);
 
@@ -26,7 +26,7 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
         }
     }
 
-    private async Task<EventStream> OpenAsync(string vhost, string queue, string query = "", string? lastEventId = null)
+    private protected async Task<EventStream> OpenAsync(string vhost, string queue, string query = "", string? lastEventId = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, $"{Urls.Queue(vhost, queue)}/events{query}");
         if (lastEventId is not null) request.Headers.Add("Last-Event-ID", lastEventId);
@@ -36,7 +36,7 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
         return new EventStream(response, await response.Content.ReadAsStreamAsync());
     }
 
-    private async Task<string> QueueWithMessagesAsync(string vhost, params string[] payloads)
+    private protected async Task<string> QueueWithMessagesAsync(string vhost, params string[] payloads)
     {
         await _client.DeclareQueueAsync(vhost, "q");
         foreach (var payload in payloads) await _client.PublishToQueueAsync(vhost, "q", payload);
@@ -164,6 +164,13 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound);
     }
 
+}
+
+/// <summary>EventStreamTests on the embedded engine.</summary>
+public sealed class EventStreamTests(GatewayFactory factory) : EventStreamTests<GatewayFactory>(factory)
+{
+    // Behaviour of the embedded engine that the RabbitMQ backend does not have (README, "Backends").
+
     [Fact]
     public async Task A_stream_delivers_a_priority_queue_by_priority_without_its_expired_messages()
     {
@@ -181,3 +188,6 @@ public sealed class EventStreamTests(GatewayFactory factory) : IClassFixture<Gat
         Assert.Equal(["high", "low"], new[] { first, second }.Select(e => e.Data.GetProperty("payload").GetString()));
     }
 }
+
+/// <summary>EventStreamTests on the RabbitMQ backend.</summary>
+public sealed class EventStreamTestsOnRabbitMq(RabbitMqGateway factory) : EventStreamTests<RabbitMqGateway>(factory);

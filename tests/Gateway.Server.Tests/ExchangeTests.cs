@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Gateway.Server.Tests;
 
-public sealed class ExchangeTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract class ExchangeTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
     private readonly HttpClient _client = factory.CreateClient();
 
@@ -242,3 +242,9 @@ public sealed class ExchangeTests(GatewayFactory factory) : IClassFixture<Gatewa
         Assert.Equal("1", info.Arguments.GetProperty("l").GetRawText());
     }
 }
+
+/// <summary>ExchangeTests on the embedded engine.</summary>
+public sealed class ExchangeTests(GatewayFactory factory) : ExchangeTests<GatewayFactory>(factory);
+
+/// <summary>ExchangeTests on the RabbitMQ backend.</summary>
+public sealed class ExchangeTestsOnRabbitMq(RabbitMqGateway factory) : ExchangeTests<RabbitMqGateway>(factory);

@@ -3,36 +3,8 @@ using System.Net.Http.Json;
 
 namespace Gateway.Server.Tests;
 
-public sealed partial class PublishTests
+public abstract partial class PublishTests<TFactory>
 {
-    [Fact]
-    public async Task A_batch_answers_one_confirm_per_message_in_order()
-    {
-        var vhost = await _client.CreateVhostAsync();
-        await _client.DeclareExchangeAsync(vhost, "x");
-        await _client.DeclareQueueAsync(vhost, "a");
-        await _client.DeclareQueueAsync(vhost, "b");
-        await _client.BindAsync(vhost, "x", "a", "k");
-        await _client.BindAsync(vhost, "x", "b", "k");
-        await _client.BindAsync(vhost, "x", "a", "only-a");
-
-        var response = await _client.PostJsonAsync(Urls.PublishBatch(vhost, "x"), new
-        {
-            messages = new object[]
-            {
-                new { routingKey = "k", payload = "1" },
-                new { routingKey = "nobody", payload = "2", mandatory = true },
-                new { routingKey = "only-a", payload = "3" },
-                new { routingKey = "nobody", payload = "4" },
-            },
-        });
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var results = (await response.Content.ReadFromJsonAsync<ApiBatchResult>(GatewayFactory.Json))!.Results;
-        Assert.Equal([(true, 2, false), (false, 0, true), (true, 1, false), (false, 0, false)],
-            results.Select(r => (r.Routed, r.Queues, r.Returned)));
-    }
-
     [Fact]
     public async Task A_batch_enqueues_its_messages_in_order()
     {

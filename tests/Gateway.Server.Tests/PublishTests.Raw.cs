@@ -5,7 +5,7 @@ using System.Text;
 
 namespace Gateway.Server.Tests;
 
-public sealed partial class PublishTests
+public abstract partial class PublishTests<TFactory>
 {
     private async Task<HttpResponseMessage> PublishRawAsync(string vhost, string exchange, string routingKey, byte[] body,
         string? contentType = "application/octet-stream", IEnumerable<(string Name, string Value)>? headers = null, string query = "")

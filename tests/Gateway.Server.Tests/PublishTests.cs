@@ -6,11 +6,11 @@ using System.Text.Json;
 namespace Gateway.Server.Tests;
 
 /// <summary>Publishing through the JSON envelope. Batch and raw publishing live in the other parts.</summary>
-public sealed partial class PublishTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract partial class PublishTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private readonly HttpClient _client = factory.CreateClient();
+    private protected readonly HttpClient _client = factory.CreateClient();
 
-    private async Task<string> VhostWithQueueAsync(string queue = "q")
+    private protected async Task<string> VhostWithQueueAsync(string queue = "q")
     {
         var vhost = await _client.CreateVhostAsync();
         await _client.DeclareQueueAsync(vhost, queue);
@@ -130,22 +130,6 @@ public sealed partial class PublishTests(GatewayFactory factory) : IClassFixture
     }
 
     [Fact]
-    public async Task The_confirm_counts_every_queue_that_took_the_message()
-    {
-        var vhost = await _client.CreateVhostAsync();
-        await _client.DeclareExchangeAsync(vhost, "x", "fanout");
-        foreach (var q in new[] { "a", "b", "c" })
-        {
-            await _client.DeclareQueueAsync(vhost, q);
-            await _client.BindAsync(vhost, "x", q);
-        }
-
-        var result = await _client.PublishAsync(vhost, "x", "", "m");
-
-        Assert.Equal((true, 3, false), (result.Routed, result.Queues, result.Returned));
-    }
-
-    [Fact]
     public async Task A_queue_reached_by_several_bindings_takes_the_message_once()
     {
         var vhost = await VhostWithQueueAsync();
@@ -255,3 +239,56 @@ public sealed partial class PublishTests(GatewayFactory factory) : IClassFixture
         Assert.Equal(["m"], (await _client.GetAsync(vhost, "lost")).Select(d => d.Payload));
     }
 }
+
+/// <summary>PublishTests on the embedded engine.</summary>
+public sealed class PublishTests(GatewayFactory factory) : PublishTests<GatewayFactory>(factory)
+{
+    // Behaviour of the embedded engine that the RabbitMQ backend does not have (README, "Backends").
+
+    [Fact]
+    public async Task The_confirm_counts_every_queue_that_took_the_message()
+    {
+        var vhost = await _client.CreateVhostAsync();
+        await _client.DeclareExchangeAsync(vhost, "x", "fanout");
+        foreach (var q in new[] { "a", "b", "c" })
+        {
+            await _client.DeclareQueueAsync(vhost, q);
+            await _client.BindAsync(vhost, "x", q);
+        }
+
+        var result = await _client.PublishAsync(vhost, "x", "", "m");
+
+        Assert.Equal((true, 3, false), (result.Routed, result.Queues, result.Returned));
+    }
+
+    [Fact]
+    public async Task A_batch_answers_one_confirm_per_message_in_order()
+    {
+        var vhost = await _client.CreateVhostAsync();
+        await _client.DeclareExchangeAsync(vhost, "x");
+        await _client.DeclareQueueAsync(vhost, "a");
+        await _client.DeclareQueueAsync(vhost, "b");
+        await _client.BindAsync(vhost, "x", "a", "k");
+        await _client.BindAsync(vhost, "x", "b", "k");
+        await _client.BindAsync(vhost, "x", "a", "only-a");
+
+        var response = await _client.PostJsonAsync(Urls.PublishBatch(vhost, "x"), new
+        {
+            messages = new object[]
+            {
+                new { routingKey = "k", payload = "1" },
+                new { routingKey = "nobody", payload = "2", mandatory = true },
+                new { routingKey = "only-a", payload = "3" },
+                new { routingKey = "nobody", payload = "4" },
+            },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.Content.ReadFromJsonAsync<ApiBatchResult>(GatewayFactory.Json))!.Results;
+        Assert.Equal([(true, 2, false), (false, 0, true), (true, 1, false), (false, 0, false)],
+            results.Select(r => (r.Routed, r.Queues, r.Returned)));
+    }
+}
+
+/// <summary>PublishTests on the RabbitMQ backend.</summary>
+public sealed class PublishTestsOnRabbitMq(RabbitMqGateway factory) : PublishTests<RabbitMqGateway>(factory);

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 
 namespace Gateway.Server.Tests;
 
-public sealed class VhostTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract class VhostTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
     private readonly HttpClient _client = factory.CreateClient();
 
@@ -110,3 +110,9 @@ public sealed class VhostTests(GatewayFactory factory) : IClassFixture<GatewayFa
 
     private sealed record VhostModel(string Name);
 }
+
+/// <summary>VhostTests on the embedded engine.</summary>
+public sealed class VhostTests(GatewayFactory factory) : VhostTests<GatewayFactory>(factory);
+
+/// <summary>VhostTests on the RabbitMQ backend.</summary>
+public sealed class VhostTestsOnRabbitMq(RabbitMqGateway factory) : VhostTests<RabbitMqGateway>(factory);

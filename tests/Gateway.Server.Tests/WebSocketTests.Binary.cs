@@ -7,7 +7,7 @@ using Gateway.Testing;
 namespace Gateway.Server.Tests;
 
 /// <summary>Binary frames (docs/websocket-protocol.md, "Binary frames"): raw payloads both ways, and the frames refused.</summary>
-public sealed partial class WebSocketTests
+public abstract partial class WebSocketTests<TFactory>
 {
     private static readonly byte[] NotUtf8 = [0xff, 0xfe, 0x00, 0x80, 0x7b, 0x22];
 

@@ -4,7 +4,7 @@ using Gateway.Testing;
 namespace Gateway.Server.Tests;
 
 /// <summary>Queues declared over a socket, exclusive queues in particular (issue 5: they belong to one connection).</summary>
-public sealed partial class WebSocketTests
+public abstract partial class WebSocketTests<TFactory>
 {
     private static async Task<string> DeclareAsync(SocketClient socket, string? queue, bool exclusive)
     {

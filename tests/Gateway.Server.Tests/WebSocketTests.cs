@@ -8,11 +8,11 @@ using Microsoft.AspNetCore.Hosting;
 namespace Gateway.Server.Tests;
 
 /// <summary>The WebSocket protocol <c>gateway.v1.json</c> (docs/websocket-protocol.md) with real sockets through the test server.</summary>
-public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
+public abstract partial class WebSocketTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private readonly HttpClient _client = factory.CreateClient();
+    private protected readonly HttpClient _client = factory.CreateClient();
 
-    private async Task<string> VhostWithMessagesAsync(params string[] payloads)
+    private protected async Task<string> VhostWithMessagesAsync(params string[] payloads)
     {
         var vhost = await _client.CreateVhostAsync("ws");
         await _client.DeclareQueueAsync(vhost, "q");
@@ -20,16 +20,16 @@ public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixtu
         return vhost;
     }
 
-    private Task<SocketClient> ConnectAsync(string vhost) => TestServerSockets.ConnectAsync(factory, vhost);
+    private protected Task<SocketClient> ConnectAsync(string vhost) => TestServerSockets.ConnectAsync(factory, vhost);
 
-    private static Task SubscribeAsync(SocketClient socket, string id = "s", string queue = "q", int? prefetch = null, string? ackMode = null) =>
+    private protected static Task SubscribeAsync(SocketClient socket, string id = "s", string queue = "q", int? prefetch = null, string? ackMode = null) =>
         socket.SubscribeAsync(id, queue, prefetch, ackMode);
 
-    private static Task AckAsync(SocketClient socket, JsonElement delivery, bool multiple = false) => socket.AckAsync(delivery, multiple);
+    private protected static Task AckAsync(SocketClient socket, JsonElement delivery, bool multiple = false) => socket.AckAsync(delivery, multiple);
 
-    private static List<string> Payloads(IEnumerable<JsonElement> deliveries) => deliveries.Payloads();
+    private protected static List<string> Payloads(IEnumerable<JsonElement> deliveries) => deliveries.Payloads();
 
-    private Task<ApiQueue> QueueAsync(string vhost, string queue = "q") => _client.GetQueueAsync(vhost, queue);
+    private protected Task<ApiQueue> QueueAsync(string vhost, string queue = "q") => _client.GetQueueAsync(vhost, queue);
 
     // ------------------------------------------------------------------ connecting
 
@@ -485,23 +485,6 @@ public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixtu
     // ------------------------------------------------------------------ publishing
 
     [Fact]
-    public async Task Publish_answers_a_confirm_with_its_id_and_the_queues_that_took_it()
-    {
-        var vhost = await VhostWithMessagesAsync();
-        await _client.DeclareQueueAsync(vhost, "q2");
-        await _client.DeclareExchangeAsync(vhost, "fan", "fanout");
-        await _client.BindAsync(vhost, "fan", "q");
-        await _client.BindAsync(vhost, "fan", "q2");
-        await using var socket = await ConnectAsync(vhost);
-
-        var confirm = await socket.RequestAsync(new { type = "publish", id = "p-1", exchange = "fan", routingKey = "", payload = "hello" });
-
-        Assert.Equal(("confirm", "p-1"), (confirm.Type(), confirm.Str("id")));
-        Assert.Equal((true, 2), (confirm.GetProperty("routed").GetBoolean(), confirm.GetProperty("queues").GetInt32()));
-        Assert.Equal(["hello"], (await _client.GetAsync(vhost, "q2")).Select(d => d.Payload));
-    }
-
-    [Fact]
     public async Task Publish_to_the_default_exchange_stores_the_payload_and_properties()
     {
         var vhost = await VhostWithMessagesAsync();
@@ -767,6 +750,32 @@ public sealed partial class WebSocketTests(GatewayFactory factory) : IClassFixtu
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
     }
 }
+
+/// <summary>WebSocketTests on the embedded engine.</summary>
+public sealed class WebSocketTests(GatewayFactory factory) : WebSocketTests<GatewayFactory>(factory)
+{
+    // Behaviour of the embedded engine that the RabbitMQ backend does not have (README, "Backends").
+
+    [Fact]
+    public async Task Publish_answers_a_confirm_with_its_id_and_the_queues_that_took_it()
+    {
+        var vhost = await VhostWithMessagesAsync();
+        await _client.DeclareQueueAsync(vhost, "q2");
+        await _client.DeclareExchangeAsync(vhost, "fan", "fanout");
+        await _client.BindAsync(vhost, "fan", "q");
+        await _client.BindAsync(vhost, "fan", "q2");
+        await using var socket = await ConnectAsync(vhost);
+
+        var confirm = await socket.RequestAsync(new { type = "publish", id = "p-1", exchange = "fan", routingKey = "", payload = "hello" });
+
+        Assert.Equal(("confirm", "p-1"), (confirm.Type(), confirm.Str("id")));
+        Assert.Equal((true, 2), (confirm.GetProperty("routed").GetBoolean(), confirm.GetProperty("queues").GetInt32()));
+        Assert.Equal(["hello"], (await _client.GetAsync(vhost, "q2")).Select(d => d.Payload));
+    }
+}
+
+/// <summary>WebSocketTests on the RabbitMQ backend.</summary>
+public sealed class WebSocketTestsOnRabbitMq(RabbitMqGateway factory) : WebSocketTests<RabbitMqGateway>(factory);
 
 /// <summary>A consumer that never reads: the queue keeps the messages, the server holds at most the prefetch.</summary>
 public sealed class SlowWebSocketConsumerTests(GatewayFactory factory) : IClassFixture<GatewayFactory>
