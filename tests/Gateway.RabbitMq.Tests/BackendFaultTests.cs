@@ -95,7 +95,16 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
         {
             await Cluster.StartNodeAsync(leaderIndex);
         }
-        await Vhost.DeleteQueueAsync(name);
+        // Clean-up only (names are unique per test): a quorum queue's delete just after its old leader rejoined can
+        // outlast the tests' short ConnectTimeout, and that says nothing about the failover checked above.
+        try
+        {
+            await Vhost.DeleteQueueAsync(name);
+        }
+        catch (BrokerUnavailableException e)
+        {
+            output.WriteLine("clean-up: the queue was left behind: " + e.Message);
+        }
     }
 
     // Found while diagnosing why publishing never resumed here: the test killed every node -9 within half a second of
