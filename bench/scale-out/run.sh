@@ -189,7 +189,7 @@ for r in $(seq 1 "$RUNS"); do
   # the same through gw1: the load client fills ws-bench-durable (quorum) through the gateway, then consumes over a WebSocket
   # (the CPU is counted from the end of the fill, which the client prints, to the end of the consume)
   dotnet "$out/client/Gateway.LoadClient.dll" "$gw1" "$COUNT" 1000 manual persistent >"$out/consume-r$r.txt" 2>&1 & client=$!
-  while kill -0 "$client" 2>/dev/null && ! grep -q '^# filled' "$out/consume-r$r.txt"; do sleep 0.05; done
+  while kill -0 "$client" 2>/dev/null && ! grep -qs '^# filled' "$out/consume-r$r.txt"; do sleep 0.05; done
   cpu_start; snapshot_top 2 "ws_consume_r$r"
   wait "$client" || { cat "$out/consume-r$r.txt" >&2; exit 1; }
   cpu_line "gw_ws_consume_r$r"
