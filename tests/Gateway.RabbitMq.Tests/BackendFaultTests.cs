@@ -54,13 +54,12 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
             }
         })).ToArray();
 
-        await Task.Delay(2000);
+        await WaitUntilAsync(() => confirmed.Count >= 200, "200 confirms before the kill");
         killedAt = clock.ElapsedMilliseconds;
         await Cluster.KillAsync(leaderIndex);
         output.WriteLine($"killed {leader} at {killedAt} ms");
-        await Task.Delay(4000);
+        await WaitUntilAsync(() => confirmTimes.Count(t => t > killedAt) >= 200, "200 confirms after the kill");
         var after = confirmTimes.Where(t => t > killedAt).ToList();
-        await Task.Delay(1000);
         stop.Cancel();
         await Task.WhenAll(publishers);
         try
@@ -176,5 +175,16 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
         Assert.Equal("before", BodyOf(await NextAsync(again)));   // it was never acked: it came back
         await again.CancelAsync();
         await Vhost.DeleteQueueAsync(name);
+    }
+
+    // Waits for a condition of the publishers' counters (a safety-net deadline, never a timing assumption).
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"Waited 60 s for {what}.");
+            await Task.Delay(20);
+        }
     }
 }
