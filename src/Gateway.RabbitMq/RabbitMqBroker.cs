@@ -132,6 +132,9 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
     public async ValueTask<IBrokerVhost?> GetVhostAsync(string name, CancellationToken cancellationToken = default)
     {
         if (name.Length == 0) return null;
+        // An open AMQP connection to the vhost proves it exists (RabbitMQ closes a vhost's connections when it is
+        // deleted, through any node): the common case, a publish, then costs no management API round trip.
+        if (_connections.TryGetValue(ToRabbitVhost(name), out var open) && open.IsValueCreated && open.Value.IsConnected) return VhostObject(name);
         using var doc = await Management.GetAsync($"api/vhosts/{ManagementClient.Segment(ToRabbitVhost(name))}", cancellationToken).ConfigureAwait(false);
         return doc is null ? null : VhostObject(name);
     }

@@ -198,6 +198,25 @@ public sealed class BackendTopologyTests(RabbitMqClusterFixture fixture) : Backe
     }
 
     [Fact]
+    public async Task A_vhost_deleted_through_another_node_is_gone_here_although_this_node_had_published_to_it()
+    {
+        var name = Unique("vh.gone");
+        Assert.True(await Broker.CreateVhostAsync(name));
+        var vhost = (await Broker.GetVhostAsync(name))!;
+        await vhost.DeclareQueueAsync(new QueueDefinition("q1"));
+        Assert.Equal(1, (await vhost.PublishAsync("", Text("q1", "over an open connection"))).Queues);
+        Assert.NotNull(await Broker.GetVhostAsync(name)); // answered from the open connection
+
+        await using (var other = new RabbitMqBroker(DefaultOptions()))
+            await other.DeleteVhostAsync(name);
+
+        // RabbitMQ closes the vhost's connections as it deletes it; this node then asks the management API again.
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (await Broker.GetVhostAsync(name) is not null) await Task.Delay(20, cts.Token);
+        Assert.DoesNotContain(name, await Broker.ListVhostsAsync());
+    }
+
+    [Fact]
     public async Task An_exclusive_queue_belongs_to_its_owner_and_goes_with_it()
     {
         var owner = new object();
