@@ -111,7 +111,8 @@ static WebApplication BuildApp(string[] args)
         .ValidateOnStart();
     var auth = builder.Configuration.GetSection("Gateway:Auth").Get<AuthOptions>() ?? new AuthOptions();
     builder.Services.AddSingleton(TimeProvider.System);
-    builder.Services.AddSingleton(sp => new UserDirectory(Durability.IsDocumentGeneration ? null : sp.GetRequiredService<SqliteStore>(), TimeProvider.System));
+    builder.Services.AddSingleton(sp => new UserDirectory(Durability.IsDocumentGeneration ? null : sp.GetRequiredService<IStateStore>(), TimeProvider.System,
+        sp.GetRequiredService<ILogger<UserDirectory>>()));
     builder.Services.AddSingleton<Access>();
     builder.Services.AddSingleton<TicketBook>();
     builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)

@@ -35,6 +35,8 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     [InlineData("Gateway__Limits__MaxMesageBytes", "10", "Unknown setting Gateway:Limits:MaxMesageBytes")]
     [InlineData("Gateway__Definitions__File", "/nonexistent/definitions.json", "Gateway:Definitions:File (--definitions) names a file that does not exist")]
     [InlineData("Gateway__Backend", "Kafka", "Gateway:Backend must be Embedded or RabbitMq")]
+    [InlineData("Gateway__Storage__Provider", "Oracle", "Gateway:Storage:Provider")]
+    [InlineData("Gateway__Storage__Provider", "PostgreSql", "Gateway:Storage:ConnectionString is required when Gateway:Storage:Provider is PostgreSql")]
     [InlineData("Gateway__RabbitMq__Uri", "amqp://localhost/", "Unknown setting Gateway:RabbitMq:Uri")]
     public async Task An_invalid_setting_stops_the_start_naming_the_setting(string variable, string value, string message)
     {
@@ -57,6 +59,16 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
         Assert.NotEqual(0, exited.ExitCode);
         Assert.Contains("Gateway cannot start: ", exited.StandardError);
         Assert.Contains(message, exited.StandardError);
+    }
+
+    [Fact]
+    public async Task A_PostgreSql_connection_string_without_a_host_stops_the_start()
+    {
+        var exited = await GatewayProcess.RunToExitAsync(Arguments(),
+            Environment(("Gateway__Storage__Provider", "PostgreSql"), ("Gateway__Storage__ConnectionString", "Database=gateway")));
+
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.Contains("Gateway:Storage:ConnectionString must be a PostgreSQL connection string naming the server", exited.StandardError);
     }
 
     [Fact]

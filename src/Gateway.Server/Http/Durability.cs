@@ -39,6 +39,12 @@ internal static partial class Durability
             .Validate(o => o.BusyTimeoutMilliseconds >= 0, "Gateway:Storage:BusyTimeoutMilliseconds must not be negative.")
             .Validate(o => !string.IsNullOrWhiteSpace(o.FileName) && o.FileName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0,
                 "Gateway:Storage:FileName must be a file name, without folders.")
+            .Validate(o => Enum.IsDefined(o.Provider), "Gateway:Storage:Provider must be Sqlite or PostgreSql.")
+            .Validate(o => o.Provider != StorageProvider.PostgreSql || !string.IsNullOrWhiteSpace(o.ConnectionString),
+                "Gateway:Storage:ConnectionString is required when Gateway:Storage:Provider is PostgreSql.")
+            .Validate(o => o.Provider != StorageProvider.PostgreSql || string.IsNullOrWhiteSpace(o.ConnectionString)
+                    || Gateway.Storage.PostgreSql.PostgresStateStore.ConnectionStringProblem(o.ConnectionString) is null,
+                "Gateway:Storage:ConnectionString must be a PostgreSQL connection string naming the server (Host=…;Database=…;Username=…;Password=…).")
             .ValidateOnStart();
 
         if (IsDocumentGeneration)
@@ -54,6 +60,7 @@ internal static partial class Durability
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: [Health.Ready]);
         services.AddSingleton(sp => new MessageBroker(BrokerOptionsFrom(sp), sp.GetRequiredService<SqliteStore>()));
         services.AddBrokerBackend();
+        services.AddStateStore();
         services.AddHostedService<RecoveryService>();
         return services;
     }

@@ -1,4 +1,5 @@
 using Gateway.Broker;
+using Gateway.Broker.Durability;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
@@ -24,14 +25,27 @@ internal static partial class Bootstrap
         if (!auth.Enabled) LogAuthenticationOff(logger);
         if (!users.IsEmpty) return;
         var name = auth.BootstrapUser;
-        users.PutUser(name, [Access.Administrator]);
-        users.SetPermission(name, MessageBroker.DefaultVhost, ".*", ".*", ".*");
         if (auth.BootstrapKey is { Length: > 0 } configured)
         {
-            users.AddKnownKey(name, configured, "bootstrap key from configuration");
+            try
+            {
+                users.PutUser(name, [Access.Administrator]);
+                users.SetPermission(name, MessageBroker.DefaultVhost, ".*", ".*", ".*");
+                users.AddKnownKey(name, configured, "bootstrap key from configuration");
+            }
+            catch (Exception e) when (e is StorageException or BrokerException && users.IsShared)
+            {
+                // Nodes sharing a store that start together both found it empty: the other one stored the key first.
+                users.Refresh();
+                if (users.IsEmpty) throw;
+                LogBootstrapByAnotherNode(logger, name);
+                return;
+            }
             LogBootstrapConfigured(logger, name);
             return;
         }
+        users.PutUser(name, [Access.Administrator]);
+        users.SetPermission(name, MessageBroker.DefaultVhost, ".*", ".*", ".*");
         var (info, text) = users.CreateKey(name, "bootstrap key (generated at first start)", null);
         var path = Path.Combine(storage.DataPath, KeyFileName);
         WriteOwnerOnly(path, text + Environment.NewLine);
@@ -57,6 +71,9 @@ internal static partial class Bootstrap
 
     [LoggerMessage(EventId = 4100, Level = LogLevel.Warning, Message = "Authentication is OFF (Gateway:Auth:Enabled=false): anyone who can reach the server can do anything. For local development only.")]
     private static partial void LogAuthenticationOff(ILogger logger);
+
+    [LoggerMessage(EventId = 4104, Level = LogLevel.Information, Message = "Another gateway node sharing the store created the administrator '{User}' at the same time")]
+    private static partial void LogBootstrapByAnotherNode(ILogger logger, string user);
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Created the administrator '{User}' with the key from Gateway:Auth:BootstrapKey")]
     private static partial void LogBootstrapConfigured(ILogger logger, string user);

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Gateway.Broker;
 using Gateway.Storage;
 using Gateway.Storage.Topology;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Primitives;
 
 namespace Gateway.Server.Security;
@@ -34,7 +35,14 @@ public sealed record PermissionInfo(string User, string Vhost, string Configure,
 /// <c>administrator</c> (manages users, vhosts, permissions, definitions) and <c>management</c> (overview, metrics).
 /// Revoking a key (or deleting its user) ends the sockets and streams it opened, through <see cref="KeyLifetime"/>.
 /// </summary>
-public sealed class UserDirectory
+/// <remarks>
+/// With a shared store (PostgreSQL, many gateway nodes) other nodes change the same records: the store's
+/// <see cref="IStateStore.WatchSecurity"/> fires on each change, and the directory loads users, keys and permissions
+/// again and acts as if the change had been made here — keys revoked or deleted elsewhere end what they opened on this
+/// node, permission changes reach <see cref="WatchPermissions"/>. Reloads are coalesced: changes arriving while one runs
+/// cost one more reload, not one each.
+/// </remarks>
+public sealed partial class UserDirectory : IDisposable
 {
     /// <summary>Tags RabbitMQ knows; only the first two mean something here.</summary>
     public static readonly IReadOnlyList<string> KnownTags = ["administrator", "management", "monitoring", "policymaker"];
@@ -50,21 +58,142 @@ public sealed class UserDirectory
     private readonly ConcurrentDictionary<string, (string User, string KeyId, long? ExpiresAt)> _verified = new(StringComparer.Ordinal);
     private readonly Dictionary<string, KeyLifetimeSource> _lifetimes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CancellationTokenSource> _permissionWatches = new(StringComparer.Ordinal);
-    private readonly SqliteStore? _store;
+    private readonly IStateStore? _store;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IDisposable? _watch;
+    // Bumped under _lock by every write of this node: a reload that read the store before such a write would undo it in
+    // memory, so it reads again instead.
+    private long _generation;
+    private int _reloadRequests;
 
     /// <param name="store">Where users live; null keeps them in memory (document generation).</param>
     /// <param name="time">The clock (key expiry).</param>
-    public UserDirectory(SqliteStore? store, TimeProvider time)
+    /// <param name="logger">Where a failed reload of a shared store's changes is logged.</param>
+    public UserDirectory(IStateStore? store, TimeProvider time, ILogger<UserDirectory>? logger = null)
     {
         _store = store;
         _time = time;
+        _logger = logger ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         if (store is null) return;
-        var (users, keys, grants) = store.Read(db => (db.Users.ToList(), db.ApiKeys.ToList(), db.Permissions.ToList()));
+        // Watching before the first read: a change committed after it is then never missed.
+        _watch = ChangeToken.OnChange(store.WatchSecurity, RequestReload);
+        var (users, keys, grants) = ReadAll(store);
         foreach (var u in users) _users[u.Name] = new User(u.Name, SplitTags(u.Tags), u.CreatedAt);
-        foreach (var k in keys) _keys[k.Id] = new Key(k.Id, k.User, k.SecretHash, k.Description, k.CreatedAt, k.ExpiresAt, k.RevokedAt);
+        foreach (var k in keys) _keys[k.Id] = ToKey(k);
         foreach (var p in grants) _grants[(p.User, p.Vhost)] = Compile(p.Configure, p.Write, p.Read);
     }
+
+    private static (List<UserRow> Users, List<ApiKeyRow> Keys, List<PermissionRow> Grants) ReadAll(IStateStore store) =>
+        store.Read(db => (db.Users.ToList(), db.ApiKeys.ToList(), db.Permissions.ToList()));
+
+    private static Key ToKey(ApiKeyRow k) => new(k.Id, k.User, k.SecretHash, k.Description, k.CreatedAt, k.ExpiresAt, k.RevokedAt);
+
+    /// <inheritdoc />
+    public void Dispose() => _watch?.Dispose();
+
+    // ---------------------------------------------------------------- changes made by other nodes
+
+    // Coalesces: the first request starts a loop on the thread pool; requests arriving while it reloads make it run once
+    // more (each pass covers every request counted before it read the store).
+    private void RequestReload()
+    {
+        if (Interlocked.Increment(ref _reloadRequests) == 1) _ = Task.Run(ReloadLoop);
+    }
+
+    private void ReloadLoop()
+    {
+        while (true)
+        {
+            var seen = Volatile.Read(ref _reloadRequests);
+            try
+            {
+                Reload();
+            }
+            catch (Exception e) when (e is Gateway.Broker.Durability.StorageException or InvalidOperationException)
+            {
+                // The store is unreachable: its listener reconnects and fires again, and this reload runs then.
+                LogReloadFailed(e);
+            }
+            if (Interlocked.Add(ref _reloadRequests, -seen) == 0) return;
+        }
+    }
+
+    /// <summary>
+    /// Loads users, keys and permissions from the store and replaces the ones in memory; keys that are gone or revoked
+    /// end what they opened here, users whose permissions changed have their watches fired (as the local changes do).
+    /// </summary>
+    private void Reload()
+    {
+        List<string> ended;
+        List<string> regranted;
+        while (true)
+        {
+            long generation;
+            lock (_lock) generation = _generation;
+            var (users, keys, grants) = ReadAll(_store!);
+            lock (_lock)
+            {
+                if (generation != _generation) continue; // a write of this node meanwhile: what was read may predate it
+
+                var newKeys = keys.ToDictionary(k => k.Id, ToKey, StringComparer.Ordinal);
+                var keysChanged = newKeys.Count != _keys.Count || newKeys.Any(k => !_keys.TryGetValue(k.Key, out var old) || !SameKey(old, k.Value));
+                ended = _lifetimes.Keys.Where(id => newKeys.GetValueOrDefault(id) is not { RevokedAt: null }).ToList();
+
+                var newGrants = new Dictionary<(string User, string Vhost), Grant>();
+                foreach (var p in grants)
+                {
+                    var key = (p.User, p.Vhost);
+                    // Unchanged grants keep their compiled expressions; a pattern another node stored compiles here too.
+                    newGrants[key] = _grants.TryGetValue(key, out var old) && old.Configure == p.Configure && old.Write == p.Write && old.Read == p.Read
+                        ? old
+                        : CompileStored(p);
+                }
+                regranted = newGrants.Keys.Concat(_grants.Keys).Where(g => !_grants.TryGetValue(g, out var before)
+                        || !newGrants.TryGetValue(g, out var after) || !ReferenceEquals(before, after))
+                    .Select(g => g.User).Distinct(StringComparer.Ordinal).ToList();
+
+                _users.Clear();
+                foreach (var u in users) _users[u.Name] = new User(u.Name, SplitTags(u.Tags), u.CreatedAt);
+                _keys.Clear();
+                foreach (var (id, key) in newKeys) _keys[id] = key;
+                _grants.Clear();
+                foreach (var (g, grant) in newGrants) _grants[g] = grant;
+                if (keysChanged) _verified.Clear();
+                break;
+            }
+        }
+        foreach (var id in ended) EndKey(id);
+        foreach (var user in regranted) PermissionsChanged(user);
+    }
+
+    /// <summary>True when other gateway nodes share the store (their changes arrive through it).</summary>
+    public bool IsShared => _store?.IsShared == true;
+
+    /// <summary>Loads users, keys and permissions from the store now (after a write another node won).</summary>
+    public void Refresh()
+    {
+        if (_store is not null) Reload();
+    }
+
+    private static bool SameKey(Key a, Key b) =>
+        a.User == b.User && a.RevokedAt == b.RevokedAt && a.ExpiresAt == b.ExpiresAt && a.Hash.AsSpan().SequenceEqual(b.Hash);
+
+    // A pattern stored by another writer that does not compile here grants nothing rather than failing the reload.
+    private static Grant CompileStored(PermissionRow p)
+    {
+        try
+        {
+            return Compile(p.Configure, p.Write, p.Read);
+        }
+        catch (BrokerException)
+        {
+            return new Grant(p.Configure, p.Write, p.Read, null, null, null);
+        }
+    }
+
+    [LoggerMessage(EventId = 4103, Level = LogLevel.Warning, Message = "Could not load users, keys and permissions changed in the shared store; retried when it answers again")]
+    private partial void LogReloadFailed(Exception exception);
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -202,6 +331,7 @@ public sealed class UserDirectory
         {
             var created = !_users.TryGetValue(name, out var existing);
             var user = new User(name, [.. tags.Distinct().Order(StringComparer.Ordinal)], existing?.CreatedAt ?? Now);
+            _generation++;
             _store?.Write(db =>
             {
                 if (db.Users.Find(name) is { } row) row.Tags = string.Join(',', user.Tags);
@@ -219,11 +349,13 @@ public sealed class UserDirectory
         lock (_lock)
         {
             if (!_users.ContainsKey(name)) return false;
+            _generation++;
             _store?.Write(db =>
             {
                 db.ApiKeys.RemoveRange(db.ApiKeys.Where(k => k.User == name));
                 db.Permissions.RemoveRange(db.Permissions.Where(p => p.User == name));
-                db.Users.Remove(db.Users.Find(name)!);
+                // Null when another node deleted it meanwhile (a shared store).
+                if (db.Users.Find(name) is { } row) db.Users.Remove(row);
             });
             _users.Remove(name);
             keys = _keys.Values.Where(k => k.User == name).Select(k => k.Id).ToList();
@@ -254,6 +386,7 @@ public sealed class UserDirectory
             if (!_users.ContainsKey(user)) throw new BrokerException(BrokerError.NotFound, $"No user '{user}'.");
             if (_keys.ContainsKey(generated.Id)) throw new BrokerException(BrokerError.PreconditionFailed, "That key exists already.");
             var key = new Key(generated.Id, user, generated.Hash, description, Now, expiresAt?.ToUnixTimeMilliseconds(), null);
+            _generation++;
             _store?.Write(db => db.ApiKeys.Add(new ApiKeyRow
             {
                 Id = key.Id, User = user, SecretHash = key.Hash, Description = description, CreatedAt = key.CreatedAt, ExpiresAt = key.ExpiresAt,
@@ -278,7 +411,11 @@ public sealed class UserDirectory
             if (key.RevokedAt is null)
             {
                 var revoked = key with { RevokedAt = Now };
-                _store?.Write(db => db.ApiKeys.Find(id)!.RevokedAt = revoked.RevokedAt);
+                _generation++;
+                _store?.Write(db =>
+                {
+                    if (db.ApiKeys.Find(id) is { } row) row.RevokedAt ??= revoked.RevokedAt;
+                });
                 _keys[id] = revoked;
             }
         }
@@ -309,6 +446,7 @@ public sealed class UserDirectory
         {
             if (!_users.ContainsKey(user)) throw new BrokerException(BrokerError.NotFound, $"No user '{user}'.");
             created = !_grants.ContainsKey((user, vhost));
+            _generation++;
             _store?.Write(db =>
             {
                 if (db.Permissions.Find(user, vhost) is { } row)
@@ -331,7 +469,8 @@ public sealed class UserDirectory
         lock (_lock)
         {
             if (!_grants.ContainsKey((user, vhost))) return false;
-            _store?.Write(db => db.Permissions.Remove(db.Permissions.Find(user, vhost)!));
+            _generation++;
+            _store?.Write(db => db.Permissions.Where(p => p.User == user && p.Vhost == vhost).ExecuteDelete());
             _grants.Remove((user, vhost));
         }
         PermissionsChanged(user);
@@ -367,6 +506,7 @@ public sealed class UserDirectory
         {
             var gone = _grants.Keys.Where(g => g.Vhost == vhost).ToList();
             if (gone.Count == 0) return;
+            _generation++;
             _store?.Write(db => db.Permissions.RemoveRange(db.Permissions.Where(p => p.Vhost == vhost)));
             foreach (var g in gone) _grants.Remove(g);
         }

@@ -4,6 +4,7 @@ using Gateway.Broker.Durability;
 using Gateway.Broker.Queues;
 using Gateway.Server.Contracts;
 using Gateway.Server.Http;
+using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Webhooks;
@@ -16,7 +17,7 @@ namespace Gateway.Server.Webhooks;
 internal sealed partial class WebhookDispatcher : IHostedService
 {
     private readonly IBroker _broker;
-    private readonly IBrokerStore? _store;
+    private readonly IStateStore? _store;
     private readonly ReadinessState _readiness;
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly TimeProvider _time;
@@ -28,7 +29,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
     private bool _stopped;
 
     public WebhookDispatcher(IBroker broker, ReadinessState readiness, IOptions<WebhookOptions> options, AddressPolicy policy,
-        TimeProvider time, ILogger<WebhookDispatcher> logger, IBrokerStore? store = null)
+        TimeProvider time, ILogger<WebhookDispatcher> logger, IStateStore? store = null)
     {
         _broker = broker;
         _store = store;
@@ -92,6 +93,12 @@ internal sealed partial class WebhookDispatcher : IHostedService
                 catch (System.Text.Json.JsonException e)
                 {
                     LogUnreadable(e, key.ToString());
+                }
+                if (queue is null && _store.IsShared)
+                {
+                    // A shared store holds every node's webhooks: a queue this node does not have may be another's.
+                    LogNotHere(key.ToString());
+                    continue;
                 }
                 if (queue is null || definition is null)
                 {
@@ -286,6 +293,9 @@ internal sealed partial class WebhookDispatcher : IHostedService
     {
         if (_stopped) throw new BrokerException(BrokerError.PreconditionFailed, "The gateway is stopping.");
     }
+
+    [LoggerMessage(EventId = 4212, Level = LogLevel.Information, Message = "Stored webhook {Webhook} not started: its queue is not on this node")]
+    private partial void LogNotHere(string webhook);
 
     [LoggerMessage(EventId = 4200, Level = LogLevel.Information, Message = "Started {Count} stored webhooks")]
     private partial void LogLoaded(int count);
