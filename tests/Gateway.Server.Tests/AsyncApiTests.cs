@@ -110,7 +110,8 @@ public sealed class AsyncApiTests(SmallMessageLimitGateway gateway) : IClassFixt
 
         foreach (var frame in seen) Document.AssertValid(frame, closed: true);
         Document.AssertValid(binary.Frame, closed: true, message: "binaryDelivery");
-        Assert.Equal(OperationMessages("receiveFromGateway").Order(StringComparer.Ordinal),
+        // suspended and restored need a backend that loses consumers: SubscriptionRestoreTests checks them on RabbitMQ.
+        Assert.Equal(OperationMessages("receiveFromGateway").Except(["suspended", "restored"]).Order(StringComparer.Ordinal),
             seen.Select(f => f.Type()!).Append("binaryDelivery").Distinct().Order(StringComparer.Ordinal));
         var statuses = seen.Where(f => f.Type() == "error").Select(f => f.GetProperty("status").GetInt32()).Distinct().Order();
         Assert.Equal([400, 403, 404, 409, 413, 422], statuses);

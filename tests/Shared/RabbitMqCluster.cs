@@ -241,6 +241,32 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
             catch (TaskCanceledException) { return false; }
         }, $"{count} running nodes", from is { } f ? _nodes[f] : null);
 
+    /// <summary>
+    /// Closes every AMQP connection whose client-provided name is <paramref name="connectionName"/>, as RabbitMQ does
+    /// when the node holding them goes away, once the management API lists at least one; returns how many it closed.
+    /// </summary>
+    public async Task<int> CloseConnectionsAsync(string connectionName, TimeSpan? timeout = null)
+    {
+        List<string> names = [];
+        await WaitUntilAsync(async () =>
+        {
+            using var doc = await GetJsonAsync("api/connections", null);
+            names = doc.RootElement.EnumerateArray()
+                .Where(c => c.TryGetProperty("client_properties", out var p) && p.TryGetProperty("connection_name", out var n) && n.GetString() == connectionName)
+                .Select(c => c.GetProperty("name").GetString()!).ToList();
+            return names.Count > 0;
+        }, $"connections named '{connectionName}'", node: null, timeout);
+        var from = Array.FindIndex(_nodes, n => BeamPid(n) is not null);
+        foreach (var name in names)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Delete, new Uri(ManagementUris[from], $"api/connections/{Uri.EscapeDataString(name)}"));
+            request.Headers.Add("X-Reason", "closed by a test");
+            using var response = await _http.SendAsync(request);
+            if (response.StatusCode != HttpStatusCode.NotFound) response.EnsureSuccessStatusCode();
+        }
+        return names.Count;
+    }
+
     /// <summary>kill -9 of every node and the cluster's epmd, then deletes the folder. Safe to call more than once.</summary>
     public Task StopAllAsync()
     {

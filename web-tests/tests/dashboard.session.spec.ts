@@ -135,3 +135,38 @@ test('a permission change that takes away reading the queue ends its subscriptio
   await expect(page.getByRole('list', { name: 'Subscriptions' })).not.toContainText('jobs');
   await expect.poll(async () => (await api.queue(vhost, 'jobs')).consumers).toBe(0);
 });
+
+test('a subscription the broker backend lost shows as suspended, its deliveries set aside, and says when it is restored', async ({ page, api }) => {
+  const vhost = await api.createVhost('ws-suspend');
+  await api.send('PUT', `/api/vhosts/${vhost}/queues/jobs`, {});
+  // The embedded engine never loses a consumer: the dashboard's socket is proxied to the gateway, and the frames a
+  // RabbitMQ backend sends when it loses one (suspended, then restored: SubscriptionRestoreTests) are added to it.
+  let toPage: (frame: object) => void = () => { throw new Error('the dashboard opened no socket'); };
+  let subscription: string | undefined;
+  await page.routeWebSocket(/\/api\/vhosts\/[^/]+\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((message) => {
+      const frame = JSON.parse(String(message));
+      if (frame.type === 'delivery') subscription = frame.subscription;
+      ws.send(message);
+    });
+    toPage = (frame) => ws.send(JSON.stringify(frame));
+  });
+  await signIn(page, vhost);
+  await open(page, 'Messages');
+  await page.getByLabel('Queue', { exact: true }).fill('jobs');
+  await page.getByRole('button', { name: 'Subscribe' }).click();
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('jobs (manual');
+  await api.send('POST', `/api/vhosts/${vhost}/exchanges/amq.default/publish`, { routingKey: 'jobs', payload: 'one' });
+  const delivery = page.getByRole('article', { name: /jobs/ });
+  await expect(delivery).toBeVisible();
+  expect(subscription).toBeTruthy();
+
+  toPage({ type: 'suspended', id: subscription, reason: 'backend-unavailable', detail: 'The broker backend went away.' });
+  await expect(page.getByRole('status').last()).toHaveText("The broker backend went away: the subscription to 'jobs' resumes by itself when it is back.");
+  await expect(delivery).toHaveCount(0); // its tag no longer settles: it comes again, redelivered
+  await expect(page.getByRole('list', { name: 'Subscriptions' })).toContainText('jobs (manual');
+
+  toPage({ type: 'restored', id: subscription });
+  await expect(page.getByRole('status').last()).toHaveText("The subscription to 'jobs' is back; unacknowledged deliveries come again.");
+});

@@ -26,7 +26,10 @@ namespace Gateway.Server.Endpoints;
 /// <c>resumed</c> that says what happened to what it missed: manual deliveries that were not acked were requeued and
 /// come again; auto-acked ones after that id cannot be replayed. The queue is deleted, or the user's permissions change
 /// so that it may no longer read the queue → an event <c>cancelled</c> (reason <c>queue-deleted</c> or
-/// <c>access-refused</c>), then the stream ends and what was not acked goes back to the queue. The key that opened it is
+/// <c>access-refused</c>), then the stream ends and what was not acked goes back to the queue. The backend loses the
+/// consumer (a RabbitMQ node or connection went away) → an event <c>suspended</c> (reason <c>backend-unavailable</c>),
+/// the stream stays open while the gateway subscribes again (<see cref="Resubscription"/>), then an event
+/// <c>restored</c> and deliveries go on; what was not acked comes again, redelivered. The key that opened it is
 /// revoked or expires → an event <c>error</c> (reason <c>key-revoked</c>), then likewise. The server stops → the stream ends.
 /// </remarks>
 internal static class EventStreamEndpoints
@@ -43,7 +46,8 @@ internal static class EventStreamEndpoints
                     await refused.ExecuteAsync(http);
                     return;
                 }
-                var q = await (await broker.RequireVhostAsync(vhost, http.RequestAborted)).RequireQueueAsync(queue, http.RequestAborted);
+                var v = await broker.RequireVhostAsync(vhost, http.RequestAborted);
+                var q = await v.RequireQueueAsync(queue, http.RequestAborted);
                 q.RequireAccess(null);
                 var auto = AckModes.Parse(ackMode) == AckMode.Auto;
                 var maxPrefetch = limits.Value.MaxPrefetch;
@@ -84,6 +88,7 @@ internal static class EventStreamEndpoints
                     await response.Body.FlushAsync(token);
 
                     var reader = consumer.Deliveries;
+                    var queueGone = false;
                     Task<bool>? pending = null; // a wait that outlived a heartbeat is kept, not started again
                     while (!token.IsCancellationRequested)
                     {
@@ -100,7 +105,28 @@ internal static class EventStreamEndpoints
                         }
                         var more = await pending;
                         pending = null;
-                        if (!more) break; // the consumer ended: queue deleted, or the backend went away
+                        if (!more)
+                        {
+                            // The consumer ended: the queue was deleted, or the backend lost it (then the stream waits
+                            // for the backend and goes on with a new consumer; unacked deliveries come again, redelivered).
+                            if (consumer.EndReason != ConsumerEndReason.BackendUnavailable) break;
+                            await WriteEventAsync(response, "suspended", null, JsonSerializer.Serialize(new CancelledEvent
+                            {
+                                Reason = "backend-unavailable",
+                                Detail = "The broker backend went away; the stream resumes by itself when it is back. Deliveries not acknowledged " +
+                                         "come again, redelivered, and their old delivery tags are no longer valid.",
+                            }, GatewayJsonContext.Default.CancelledEvent), token);
+                            await response.Body.FlushAsync(token);
+                            if (await Resubscription.SubscribeAgainAsync(v, queue, window, null, token) is not var (again, next))
+                            {
+                                queueGone = true;
+                                break;
+                            }
+                            (q, consumer, reader) = (again, next, next.Deliveries);
+                            await WriteEventAsync(response, "restored", null, "{}", token);
+                            await response.Body.FlushAsync(token);
+                            continue;
+                        }
                         var written = new List<DeliveryTag>();
                         while (reader.TryRead(out var delivery))
                         {
@@ -111,13 +137,10 @@ internal static class EventStreamEndpoints
                         await response.Body.FlushAsync(token);
                         if (auto) await q.AckAsync(written);
                     }
-                    if (consumer.EndReason is ConsumerEndReason.QueueDeleted or ConsumerEndReason.BackendUnavailable)
+                    if (queueGone || consumer.EndReason == ConsumerEndReason.QueueDeleted)
                     {
-                        var reason = consumer.EndReason == ConsumerEndReason.QueueDeleted
-                            ? new CancelledEvent { Reason = "queue-deleted" }
-                            : new CancelledEvent { Reason = "backend-unavailable", Detail = "The broker backend went away; reconnect to subscribe again." };
-                        await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(reason, GatewayJsonContext.Default.CancelledEvent),
-                            CancellationToken.None);
+                        await WriteEventAsync(response, "cancelled", null,
+                            JsonSerializer.Serialize(new CancelledEvent { Reason = "queue-deleted" }, GatewayJsonContext.Default.CancelledEvent), CancellationToken.None);
                         await response.Body.FlushAsync(CancellationToken.None);
                     }
                 }
@@ -154,8 +177,9 @@ internal static class EventStreamEndpoints
             .AcceptsTicket()
             .WithName("StreamEvents").WithSummary("Stream deliveries as Server-Sent Events")
             .WithDescription("Events: 'delivery' (id = delivery tag, data = the delivery JSON), 'resumed' after a reconnect with Last-Event-ID, " +
-                             "'cancelled' when the queue is deleted (reason queue-deleted), the broker backend goes away (reason backend-unavailable) or the user's permissions change so that it may no longer read " +
-                             "the queue (reason access-refused), 'error' when the key that opened the stream is revoked or expires; a comment " +
+                             "'cancelled' when the queue is deleted (reason queue-deleted) or the user's permissions change so that it may no longer read " +
+                             "the queue (reason access-refused), 'suspended' (data: reason backend-unavailable, detail) when the broker backend lost the subscription and " +
+                             "'restored' when it is made again by itself, the stream staying open meanwhile, 'error' when the key that opened the stream is revoked or expires; a comment " +
                              "every Gateway:EventStream:HeartbeatSeconds (default 15 s). Browsers authenticate with ?ticket= (CreateTicket). " +
                              "ackMode=manual (default): ack over POST …/ack, at most " +
                              "'prefetch' (1 to Gateway:Limits:MaxPrefetch, default 100) outstanding; ackMode=auto: acknowledged once written. A disconnect requeues what was not acked. " +
@@ -184,7 +208,7 @@ public sealed class ResumedEvent
     public required string Detail { get; set; }
 }
 
-/// <summary>The data of a <c>cancelled</c> event: the stream ends after it.</summary>
+/// <summary>The data of a <c>cancelled</c> event (the stream ends after it) and of a <c>suspended</c> one (the stream waits for the backend).</summary>
 public sealed class CancelledEvent
 {
     /// <summary><c>queue-deleted</c>; <c>access-refused</c> when the user's permissions no longer let it read the queue; <c>backend-unavailable</c> when the broker backend went away.</summary>

@@ -52,7 +52,7 @@ public sealed class ClientFrame
 /// <summary>A frame to the client. Only the fields of its <see cref="Type"/> are written.</summary>
 public sealed class ServerFrame
 {
-    /// <summary>subscribed, delivery, confirm, cancelled, pong or error.</summary>
+    /// <summary>subscribed, delivery, confirm, declared, cancelled, suspended, restored, pong or error.</summary>
     public required string Type { get; set; }
     /// <summary>The subscription or request this answers.</summary>
     public string? Id { get; set; }
@@ -80,10 +80,10 @@ public sealed class ServerFrame
     public int? Queues { get; set; }
     /// <summary>declared: the queue's name.</summary>
     public string? Queue { get; set; }
-    /// <summary>cancelled: client, queue-deleted or access-refused.</summary>
+    /// <summary>cancelled: client, queue-deleted or access-refused; suspended: backend-unavailable.</summary>
     public string? Reason { get; set; }
     /// <summary>error: the HTTP status the same error has in the REST API.</summary>
     public int? Status { get; set; }
-    /// <summary>error: what went wrong; cancelled with access-refused: why.</summary>
+    /// <summary>error: what went wrong; cancelled with access-refused, suspended: why.</summary>
     public string? Detail { get; set; }
 }

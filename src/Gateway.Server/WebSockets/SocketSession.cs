@@ -36,11 +36,18 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
     public const string SubProtocol = "gateway.v1.json";
     private const int DefaultPrefetch = 100;
 
-    private sealed class Subscription(string id, IBrokerQueue queue, IBrokerSubscription consumer, bool autoAck, bool binary)
+    private sealed class Subscription(string id, IBrokerQueue queue, IBrokerSubscription consumer, int prefetch, bool autoAck, bool binary)
     {
         public readonly string Id = id;
-        public readonly IBrokerQueue Queue = queue;
-        public readonly IBrokerSubscription Consumer = consumer;
+        // Both replaced (under the session's lock) when the backend lost the consumer and it was made again.
+        public IBrokerQueue Queue = queue;
+        public IBrokerSubscription Consumer = consumer;
+        public readonly int Prefetch = prefetch;
+        // Set under the session's lock when it ends (EndAsync); Stopped then ends a wait for the backend to come back.
+        public bool Ending;
+        private readonly CancellationTokenSource _stop = new();
+        public CancellationToken Stopped => _stop.Token;
+        public void Stop() => _stop.Cancel();
         // Every delivery of one subscription carries the same incarnation in its tag (the queue's in the embedded
         // engine, the consumer channel's on RabbitMQ): Outstanding keeps only the ids.
         public ulong TagIncarnation;
@@ -279,7 +286,7 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
             lock (_lock)
             {
                 // Another subscribe frame with this id cannot have come in meanwhile: frames are handled one at a time.
-                subscription = new Subscription(frame.Id, queue, consumer, frame.AckMode == AckMode.Auto, frame.PayloadFormat == PayloadFormat.Binary);
+                subscription = new Subscription(frame.Id, queue, consumer, prefetch, frame.AckMode == AckMode.Auto, frame.PayloadFormat == PayloadFormat.Binary);
                 _subscriptions[frame.Id] = subscription;
             }
         }
@@ -315,62 +322,119 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
         }
     }
 
-    // Sends a subscription's deliveries in order. Ends when its consumer ends (cancel, queue deleted, socket gone).
-    // Whatever is buffered is sent as one run under the send lock (one lock round per run, not per frame), and an
-    // auto-ack subscription acknowledges the run once it has been sent.
+    // Sends a subscription's deliveries in order. Ends when its consumer ends (cancel, queue deleted, socket gone); when
+    // the backend lost the consumer, the subscription is suspended and made again once the backend answers (ResumeAsync).
     private async Task PumpAsync(Subscription subscription, CancellationToken aborted)
     {
-        var reader = subscription.Consumer.Deliveries;
-        var sent = new List<DeliveryTag>();
         try
         {
-            while (await reader.WaitToReadAsync(aborted))
+            while (true)
             {
-                sent.Clear();
-                await _send.WaitAsync(aborted);
-                try
+                await SendDeliveriesAsync(subscription, aborted);
+                if (subscription.CancelledByClient) return;
+                if (subscription.Consumer.EndReason == ConsumerEndReason.QueueDeleted)
                 {
-                    // Closing: what is left in the buffer was never seen and goes back to the queue unmarked.
-                    while (!_closing && reader.TryRead(out var delivery))
-                    {
-                        if (!subscription.AutoAck)
-                            lock (_lock)
-                            {
-                                subscription.TagIncarnation = delivery.Tag.Incarnation;
-                                subscription.Outstanding.Add(delivery.Tag.Id);
-                                _owned[delivery.Tag] = subscription;
-                            }
-                        await SendDeliveryLockedAsync(subscription, delivery);
-                        sent.Add(delivery.Tag);
-                    }
+                    await EndQueueDeletedAsync(subscription);
+                    return;
                 }
-                finally
-                {
-                    _send.Release();
-                }
-                if (subscription.AutoAck && sent.Count > 0) await subscription.Queue.AckAsync(sent);
-            }
-            if (subscription.Consumer.EndReason == ConsumerEndReason.QueueDeleted && !subscription.CancelledByClient)
-            {
-                Forget(subscription);
-                await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "queue-deleted" });
-            }
-            else if (subscription.Consumer.EndReason == ConsumerEndReason.BackendUnavailable && !subscription.CancelledByClient)
-            {
-                // The backend went away (e.g. the RabbitMQ node holding the consumer): the client subscribes again
-                // once it is back; what was not acknowledged comes back to the queue there.
-                Forget(subscription);
-                await SendAsync(new ServerFrame
-                {
-                    Type = "cancelled", Id = subscription.Id, Reason = "backend-unavailable",
-                    Detail = "The broker backend went away; subscribe again to resume.",
-                });
+                if (subscription.Consumer.EndReason != ConsumerEndReason.BackendUnavailable || _closing || !await ResumeAsync(subscription, aborted)) return;
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or BrokerException or StorageException or ObjectDisposedException)
         {
-            // The socket is gone (its subscriptions are cancelled by RunAsync), or an auto-ack met a deleted queue.
+            // The socket is gone (its subscriptions are cancelled by RunAsync), the subscription ended while it waited for
+            // the backend, or an auto-ack met a deleted queue.
         }
+    }
+
+    // Whatever is buffered is sent as one run under the send lock (one lock round per run, not per frame), and an
+    // auto-ack subscription acknowledges the run once it has been sent. Returns when the consumer has ended.
+    private async Task SendDeliveriesAsync(Subscription subscription, CancellationToken aborted)
+    {
+        var reader = subscription.Consumer.Deliveries;
+        var sent = new List<DeliveryTag>();
+        while (await reader.WaitToReadAsync(aborted))
+        {
+            sent.Clear();
+            await _send.WaitAsync(aborted);
+            try
+            {
+                // Closing: what is left in the buffer was never seen and goes back to the queue unmarked.
+                while (!_closing && reader.TryRead(out var delivery))
+                {
+                    if (!subscription.AutoAck)
+                        lock (_lock)
+                        {
+                            subscription.TagIncarnation = delivery.Tag.Incarnation;
+                            subscription.Outstanding.Add(delivery.Tag.Id);
+                            _owned[delivery.Tag] = subscription;
+                        }
+                    await SendDeliveryLockedAsync(subscription, delivery);
+                    sent.Add(delivery.Tag);
+                }
+            }
+            finally
+            {
+                _send.Release();
+            }
+            if (subscription.AutoAck && sent.Count > 0) await subscription.Queue.AckAsync(sent);
+        }
+    }
+
+    private async Task EndQueueDeletedAsync(Subscription subscription)
+    {
+        Forget(subscription);
+        await SendAsync(new ServerFrame { Type = "cancelled", Id = subscription.Id, Reason = "queue-deleted" });
+    }
+
+    // The backend lost the consumer (e.g. the RabbitMQ node holding it went away): its unacknowledged deliveries go back
+    // to the queue there and come again redelivered, so their tags are dropped here. The client is told (suspended),
+    // the subscription keeps its id and its place on the socket, and is made again as soon as the backend answers
+    // (restored). False when it ended meanwhile: the client cancelled, the socket closed, or the queue is gone.
+    private async Task<bool> ResumeAsync(Subscription subscription, CancellationToken aborted)
+    {
+        ForgetOutstanding(subscription);
+        await SendAsync(new ServerFrame
+        {
+            Type = "suspended", Id = subscription.Id, Reason = "backend-unavailable",
+            Detail = "The broker backend went away; the subscription resumes by itself when it is back. Deliveries not acknowledged " +
+                     "come again, redelivered, and their old delivery tags are no longer valid.",
+        });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, subscription.Stopped);
+        (IBrokerQueue, IBrokerSubscription)? restored;
+        try
+        {
+            restored = await Http.Resubscription.SubscribeAgainAsync(vhost, subscription.Queue.Name, subscription.Prefetch, this, stop.Token);
+        }
+        catch (BrokerException e)
+        {
+            // Back, but the queue refuses a consumer now (e.g. it became another connection's exclusive queue).
+            Forget(subscription);
+            await SendAsync(new ServerFrame
+            {
+                Type = "cancelled", Id = subscription.Id, Reason = "backend-unavailable",
+                Detail = "The broker backend came back but refused the subscription: " + e.Message,
+            });
+            return false;
+        }
+        if (restored is not var (queue, consumer))
+        {
+            await EndQueueDeletedAsync(subscription);
+            return false;
+        }
+        bool ending;
+        lock (_lock)
+        {
+            ending = subscription.Ending;
+            if (!ending) (subscription.Queue, subscription.Consumer) = (queue, consumer);
+        }
+        if (ending)
+        {
+            await consumer.CancelAsync(); // ended while the backend came back: this consumer was never the client's
+            return false;
+        }
+        await SendAsync(new ServerFrame { Type = "restored", Id = subscription.Id });
+        return true;
     }
 
     // Under the send lock. JSON: the payload as text or base64 in the frame. Binary: the frame without payload fields as
@@ -413,9 +477,16 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
     private async Task EndAsync(Subscription subscription)
     {
         Forget(subscription);
+        IBrokerSubscription consumer;
+        lock (_lock)
+        {
+            subscription.Ending = true;
+            consumer = subscription.Consumer;
+        }
+        subscription.Stop(); // a wait for the backend to come back ends too
         try
         {
-            await subscription.Consumer.CancelAsync();
+            await consumer.CancelAsync();
         }
         catch (BrokerUnavailableException)
         {
@@ -426,9 +497,14 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
     private void Forget(Subscription subscription)
     {
         subscription.StopReadWatch();
+        lock (_lock) _subscriptions.Remove(subscription.Id);
+        ForgetOutstanding(subscription);
+    }
+
+    private void ForgetOutstanding(Subscription subscription)
+    {
         lock (_lock)
         {
-            _subscriptions.Remove(subscription.Id);
             foreach (var id in subscription.Outstanding) _owned.Remove(new DeliveryTag(subscription.TagIncarnation, id));
             subscription.Outstanding.Clear();
         }

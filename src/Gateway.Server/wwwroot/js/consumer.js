@@ -172,6 +172,20 @@ export class LiveConsumer extends EventTarget {
         this.changed();
         break;
       }
+      case 'suspended': {
+        // The backend lost the consumer: the shown deliveries come again (redelivered), their tags no longer settle.
+        const s = this.subscriptions.get(frame.id);
+        this.deliveries = this.deliveries.filter((d) => d.subscription !== frame.id);
+        if (s) this.notice(`The broker backend went away: the subscription to '${s.queue}' resumes by itself when it is back.`, 'error');
+        this.changed();
+        break;
+      }
+      case 'restored': {
+        const s = this.subscriptions.get(frame.id);
+        if (s) this.notice(`The subscription to '${s.queue}' is back; unacknowledged deliveries come again.`);
+        this.changed();
+        break;
+      }
       case 'pong':
       case 'confirm':
         this.resolve(frame.id, frame);
