@@ -20,9 +20,10 @@ namespace Gateway.RabbitMq;
 /// <remarks>
 /// <para>The gateway's vhost <c>default</c> is RabbitMQ's <c>/</c>; other names are the same on both sides. Each vhost
 /// has its own AMQP connection (an AMQP connection is bound to one vhost), made on first use.</para>
-/// <para>What it can do (<see cref="Features"/>): lease extension and statistics (the management API's rates). What
+/// <para>What it can do (<see cref="Features"/>): lease extension, statistics (the management API's rates) and webhooks. What
 /// it refuses with <see cref="FeatureNotSupportedException"/>: delayed delivery (<c>x-delay</c>), nack with a delay,
-/// atomic batches, an atomic import (it is applied item by item after a dry run), webhooks and event-stream resume.</para>
+/// atomic batches, an atomic import (it is applied item by item after a dry run) and event-stream resume. Webhooks run
+/// on it, each on one gateway node at a time (<see cref="BrokerFeature.SharedByNodes"/>).</para>
 /// <para>Delivery tags name this node and the AMQP channel holding the delivery (see <see cref="IsLocal"/>); an ack,
 /// nack, reject or lease extension of another gateway node's tag is forwarded to that node through RabbitMQ (its
 /// <c>gateway.node.&lt;hash&gt;</c> queue, answered by direct reply-to) and answered as the owner answers it, or
@@ -34,7 +35,7 @@ public sealed class RabbitMqBroker : IBroker, IAsyncDisposable
     public const string BackendName = "RabbitMq";
 
     /// <summary>What the RabbitMQ backend supports.</summary>
-    public static readonly BrokerFeatures RabbitMqFeatures = new(BackendName, BrokerFeature.LeaseExtend | BrokerFeature.Statistics);
+    public static readonly BrokerFeatures RabbitMqFeatures = new(BackendName, BrokerFeature.LeaseExtend | BrokerFeature.Statistics | BrokerFeature.Webhooks | BrokerFeature.SharedByNodes);
 
     private readonly ConcurrentDictionary<string, Lazy<VhostConnection>> _connections = new(StringComparer.Ordinal);
     private readonly Timer _exclusiveRenewal;

@@ -46,4 +46,22 @@ public interface IStateStore
 
     /// <summary>Null while the store is reachable and up to date; else why not (for /readyz).</summary>
     string? StateProblem { get; }
+
+    /// <summary>
+    /// Claims the right to run what only one gateway node may run at a time (a webhook of a queue every node sees),
+    /// named by <paramref name="name"/>: true when this node holds the claim (now or already), false when another node
+    /// does. A store only this process uses grants every claim. A claim lasts until <see cref="Release"/>, or until the
+    /// store loses the connection that holds it (then another node may claim it, and <see cref="ClaimsHeld"/> turns
+    /// false: the holder must stop what it ran). Throws <see cref="StorageException"/> when the store cannot be reached.
+    /// </summary>
+    bool TryClaim(string name);
+
+    /// <summary>Gives a claim up (nothing happens when this node does not hold it).</summary>
+    void Release(string name);
+
+    /// <summary>
+    /// False when the claims this node held may have been lost since the last call (the connection holding them
+    /// dropped): they are forgotten, and what ran under them must stop and be claimed again. Checks the connection.
+    /// </summary>
+    bool ClaimsHeld();
 }

@@ -93,6 +93,18 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
     /// <remarks>The file's health (journal included) is <see cref="Problem"/>'s; this says only whether it is open.</remarks>
     public string? StateProblem => _disposed ? "the store is closed" : null;
 
+    /// <inheritdoc />
+    /// <remarks>One node uses the file: every claim is granted.</remarks>
+    public bool TryClaim(string name) => true;
+
+    /// <inheritdoc />
+    public void Release(string name)
+    {
+    }
+
+    /// <inheritdoc />
+    public bool ClaimsHeld() => true;
+
     /// <summary>Journal operations committed so far.</summary>
     public long JournalOperations => _journal.CommittedOperations;
 

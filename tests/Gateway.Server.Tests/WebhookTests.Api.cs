@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Gateway.Server.Tests;
 
 /// <summary>Managing webhooks: create, replace, pause, delete, redrive, listing with status, and refusals of bad input.</summary>
-public sealed partial class WebhookTests
+public abstract partial class WebhookTests<TFactory>
 {
     [Fact]
     public async Task Put_creates_with_defaults_then_answers_200_for_the_same_or_a_changed_definition()

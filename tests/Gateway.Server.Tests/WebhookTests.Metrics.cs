@@ -6,7 +6,7 @@ using Gateway.Testing;
 namespace Gateway.Server.Tests;
 
 /// <summary>Webhook deliveries, retries, failures and state as series of /metrics.</summary>
-public sealed partial class WebhookTests
+public abstract partial class WebhookTests<TFactory>
 {
     private async Task<double?> WebhookSeriesAsync(string name, string vhost, string webhook)
     {

@@ -12,9 +12,9 @@ namespace Gateway.Server.Tests;
 /// carries in each format, signatures checked by an independent implementation of the Standard Webhooks scheme, and
 /// order and concurrency.
 /// </summary>
-public sealed partial class WebhookTests(WebhookGateway gateway) : IClassFixture<WebhookGateway>
+public abstract partial class WebhookTests<TFactory>(TFactory factory) : IClassFixture<TFactory> where TFactory : GatewayFactory
 {
-    private readonly HttpClient _client = gateway.Factory.CreateClient();
+    private protected readonly HttpClient _client = factory.CreateClient();
 
     private async Task<(string Vhost, WebhookReceiver Receiver)> SetUpAsync(string queue = "q", object? declaration = null)
     {
@@ -265,4 +265,25 @@ public sealed partial class WebhookTests(WebhookGateway gateway) : IClassFixture
         Assert.Equal(1, queue.MessagesReady);
         Assert.Equal(0, queue.MessagesUnacknowledged);
     }
+}
+
+/// <summary>The embedded engine, whose webhooks may reach 127.0.0.1 (where the test receivers listen).</summary>
+public sealed class EmbeddedWebhookGateway : GatewayFactory
+{
+    public EmbeddedWebhookGateway() => Settings["Gateway:Webhooks:AllowedNetworks:0"] = "127.0.0.1/32";
+}
+
+/// <summary>The RabbitMQ backend, whose webhooks may reach 127.0.0.1.</summary>
+public sealed class RabbitMqWebhookGateway : RabbitMqGateway
+{
+    public RabbitMqWebhookGateway() => Settings["Gateway:Webhooks:AllowedNetworks:0"] = "127.0.0.1/32";
+}
+
+/// <summary>Webhooks on the embedded engine.</summary>
+public sealed class WebhookTests(EmbeddedWebhookGateway factory) : WebhookTests<EmbeddedWebhookGateway>(factory);
+
+/// <summary>Webhooks on the RabbitMQ backend.</summary>
+public sealed class WebhookTestsOnRabbitMq(RabbitMqWebhookGateway factory) : WebhookTests<RabbitMqWebhookGateway>(factory)
+{
+    private protected override bool RejectionAddsHeaders => false;
 }

@@ -24,6 +24,11 @@ public enum BrokerFeature
     AtomicImport = 1 << 7,
     /// <summary>A count of delayed messages per queue.</summary>
     DelayedCount = 1 << 8,
+    /// <summary>
+    /// Not a capability but a property: every gateway node on this backend sees the same queues (a RabbitMQ cluster),
+    /// so what only one consumer may do for all of them (run a webhook) is claimed by one node in the shared store.
+    /// </summary>
+    SharedByNodes = 1 << 9,
 }
 
 /// <summary>What a backend is and can do.</summary>

@@ -62,6 +62,8 @@ internal static partial class Bootstrap
     // A stale file from an earlier database is replaced.
     private static void WriteOwnerOnly(string path, string text)
     {
+        // The data folder may not exist yet: nothing else is kept there when the backend and the store are elsewhere.
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         File.Delete(path);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -14,6 +14,17 @@ namespace Gateway.Server.Webhooks;
 /// (deleted with their queue or vhost by the store itself), and starts the stored ones once recovery has finished.
 /// Changes are serialized by one gate; deliveries never take it.
 /// </summary>
+/// <remarks>
+/// <para>With a shared store (PostgreSQL, many gateway nodes) every node knows every stored webhook: it reads the store
+/// again every <see cref="SyncInterval"/>, and takes in what other nodes created, changed, disabled or deleted.</para>
+/// <para>When the queues are shared too (<see cref="BrokerFeature.SharedByNodes"/>: a RabbitMQ cluster), each webhook
+/// runs on one node at a time: the node that holds its claim in the store (<see cref="IStateStore.TryClaim"/>, a
+/// PostgreSQL advisory lock). The others keep it idle and try to claim it on each pass, so when the node running it
+/// dies (its session ends and the lock with it) another takes over within about a second; what the dead node had in
+/// flight comes back from the queue, redelivered. Concurrency 1 keeps its order across the takeover: one consumer at a
+/// time. A change made through any node reaches the runner on its next pass. The counters of a webhook's status are
+/// those of the node answering (the runner's are the real ones).</para>
+/// </remarks>
 internal sealed partial class WebhookDispatcher : IHostedService
 {
     private readonly IBroker _broker;
@@ -27,6 +38,11 @@ internal sealed partial class WebhookDispatcher : IHostedService
     private readonly CancellationTokenSource _stopping = new();
     private Task _loading = Task.CompletedTask;
     private bool _stopped;
+    // True when each webhook may run on one node only: the store and the queues are shared by every node.
+    private readonly bool _exclusive;
+
+    /// <summary>How often a node sharing its store reads the webhooks again and tries to claim the idle ones.</summary>
+    public static readonly TimeSpan SyncInterval = TimeSpan.FromSeconds(1);
 
     public WebhookDispatcher(IBroker broker, ReadinessState readiness, IOptions<WebhookOptions> options, AddressPolicy policy,
         TimeProvider time, ILogger<WebhookDispatcher> logger, IStateStore? store = null)
@@ -36,6 +52,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
         _readiness = readiness;
         _logger = logger;
         _time = time;
+        _exclusive = store?.IsShared == true && broker.Features.Has(BrokerFeature.SharedByNodes);
         _runtime = new WebhookRuntime(policy, options.Value, time, logger,
             (webhook, reason) => _ = Task.Run(() => DisableAsync(webhook, reason)),
             webhook => _ = Task.Run(() => EndedAsync(webhook)));
@@ -109,8 +126,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
                 }
                 var webhook = new WebhookSubscription(key, queue, definition, stored.DisabledReason, stored.DisabledAt, _runtime);
                 _webhooks[key] = webhook;
-                await webhook.StartAsync();
-                started++;
+                if (await StartOrClaimAsync(webhook)) started++;
             }
             LogLoaded(started);
         }
@@ -121,6 +137,108 @@ internal sealed partial class WebhookDispatcher : IHostedService
         finally
         {
             _gate.Release();
+        }
+        if (_store.IsShared) await SyncLoopAsync();
+    }
+
+    private static string ClaimName(WebhookKey key) => $"webhook:{key.Vhost}/{key.Queue}/{key.Name}";
+
+    // Under the gate. Starts the webhook when it is active, on this node only when it holds its claim (an exclusive
+    // store); true when it runs here.
+    private async Task<bool> StartOrClaimAsync(WebhookSubscription webhook)
+    {
+        if (webhook.State != WebhookState.Active) return false;
+        if (_exclusive && !_store!.TryClaim(ClaimName(webhook.Key))) return false;
+        await webhook.StartAsync();
+        return webhook.IsRunning;
+    }
+
+    // Under the gate. Stops it here and gives its claim up, so that another node may run it (or none, when it was paused).
+    private async Task StopAndReleaseAsync(WebhookSubscription webhook)
+    {
+        await webhook.StopAsync();
+        if (!_exclusive) return;
+        try
+        {
+            _store!.Release(ClaimName(webhook.Key));
+        }
+        catch (StorageException e)
+        {
+            LogStoreFailed(e, webhook.Key.ToString()); // the claim went with the connection
+        }
+    }
+
+    private async Task SyncLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(SyncInterval, _time, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            await _gate.WaitAsync(CancellationToken.None);
+            try
+            {
+                if (_stopped) return;
+                await SyncAsync();
+            }
+            catch (Exception e) when (e is StorageException or BrokerException or BrokerUnavailableException)
+            {
+                LogSyncFailed(e); // the next pass tries again
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    // Under the gate: takes in what other nodes changed in the shared store, and runs what this node may run.
+    private async Task SyncAsync()
+    {
+        if (_exclusive && !_store!.ClaimsHeld())
+        {
+            // The connection holding the claims dropped: another node may run them now.
+            foreach (var running in _webhooks.Values.Where(w => w.IsRunning)) await running.StopAsync();
+            LogClaimsLost();
+        }
+        var stored = _store!.LoadWebhooks().ToDictionary(w => new WebhookKey(w.Vhost, w.Queue, w.Name));
+        foreach (var (key, webhook) in _webhooks)
+        {
+            if (!webhook.Queue.Definition.Durable || stored.ContainsKey(key)) continue;
+            _webhooks.TryRemove(key, out _); // deleted through another node
+            await StopAndReleaseAsync(webhook);
+        }
+        foreach (var (key, row) in stored)
+        {
+            if (WebhookDefinition.Deserialize(row.Definition) is not { } definition) continue;
+            if (!_webhooks.TryGetValue(key, out var webhook))
+            {
+                var queue = await _broker.GetVhostAsync(key.Vhost) is { } vhost ? await vhost.GetQueueAsync(key.Queue) : null;
+                if (queue is null) continue; // not a queue of this node (embedded), or being deleted
+                webhook = new WebhookSubscription(key, queue, definition, row.DisabledReason, row.DisabledAt, _runtime);
+                _webhooks[key] = webhook;
+            }
+            else if (webhook.Definition.Serialize() != row.Definition || webhook.DisabledReason != row.DisabledReason)
+            {
+                // Changed, re-enabled or disabled through another node: it starts again below with what is stored.
+                await webhook.StopAsync();
+                webhook.Definition = definition;
+                webhook.DisabledReason = row.DisabledReason;
+                webhook.DisabledAt = row.DisabledAt;
+            }
+            if (webhook.State != WebhookState.Active)
+            {
+                if (webhook.IsRunning) await StopAndReleaseAsync(webhook);
+            }
+            else if (!webhook.IsRunning)
+            {
+                await StartOrClaimAsync(webhook);
+            }
         }
     }
 
@@ -161,7 +279,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             if (existing is not null) await existing.StopAsync();
             webhook.Definition = definition;
             _webhooks[key] = webhook;
-            await webhook.StartAsync();
+            await StartOrClaimAsync(webhook); // with another node holding its claim, that node restarts it on its next pass
             if (existing is null) LogCreated(key.ToString(), definition.Concurrency, definition.Format);
             return (webhook, existing is null);
         }
@@ -180,7 +298,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             if (Get(queue, name) is not { } webhook) return false;
             if (queue.Definition.Durable) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
             _webhooks.TryRemove(webhook.Key, out _);
-            await webhook.StopAsync();
+            await StopAndReleaseAsync(webhook);
             return true;
         }
         finally
@@ -202,7 +320,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             webhook.Definition = definition;
             webhook.DisabledReason = null;
             webhook.DisabledAt = null;
-            await webhook.StartAsync();
+            await StartOrClaimAsync(webhook);
             return webhook;
         }
         finally
@@ -259,7 +377,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             webhook.DisabledReason = reason;
             webhook.DisabledAt = at;
             LogDisabled(webhook.Key.ToString(), reason);
-            await webhook.StopAsync();
+            await StopAndReleaseAsync(webhook);
         }
         finally
         {
@@ -275,6 +393,7 @@ internal sealed partial class WebhookDispatcher : IHostedService
             webhook.Detach();
             if (!_webhooks.TryGetValue(webhook.Key, out var current) || current != webhook) return;
             _webhooks.TryRemove(webhook.Key, out _);
+            if (_exclusive) _store!.Release(ClaimName(webhook.Key));
             LogQueueDeleted(webhook.Key.ToString());
             // The store deleted it with the queue; this covers a webhook stored while the queue was being deleted.
             if (webhook.Queue.Definition.Durable) _store?.DeleteWebhook(webhook.Key.Vhost, webhook.Key.Queue, webhook.Key.Name);
@@ -293,6 +412,12 @@ internal sealed partial class WebhookDispatcher : IHostedService
     {
         if (_stopped) throw new BrokerException(BrokerError.PreconditionFailed, "The gateway is stopping.");
     }
+
+    [LoggerMessage(EventId = 4213, Level = LogLevel.Warning, Message = "Could not read the shared store's webhooks; tried again in a second")]
+    private partial void LogSyncFailed(Exception exception);
+
+    [LoggerMessage(EventId = 4214, Level = LogLevel.Warning, Message = "The claims on the shared store's webhooks were lost with their connection; stopped them here, claiming again")]
+    private partial void LogClaimsLost();
 
     [LoggerMessage(EventId = 4212, Level = LogLevel.Information, Message = "Stored webhook {Webhook} not started: its queue is not on this node")]
     private partial void LogNotHere(string webhook);

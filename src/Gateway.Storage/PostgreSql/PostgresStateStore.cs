@@ -37,6 +37,7 @@ public sealed partial class PostgresStateStore : IStateStore, IAsyncDisposable
     private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly PostgresClaims _claims;
     private readonly string _listenerConnectionString;
     private readonly DbContextOptions<PostgresGatewayDbContext> _dbOptions;
     private readonly ILogger _logger;
@@ -51,6 +52,7 @@ public sealed partial class PostgresStateStore : IStateStore, IAsyncDisposable
         _logger = logger;
         _dataSource = NpgsqlDataSource.Create(connectionString);
         _listenerConnectionString = new NpgsqlConnectionStringBuilder(connectionString) { KeepAlive = 5, Pooling = false }.ToString();
+        _claims = new PostgresClaims(_listenerConnectionString);
         _dbOptions = new DbContextOptionsBuilder<PostgresGatewayDbContext>().UseNpgsql(_dataSource).Options;
     }
 
@@ -178,6 +180,20 @@ public sealed partial class PostgresStateStore : IStateStore, IAsyncDisposable
             w.DisabledAt is { } at ? new DateTimeOffset(at, TimeSpan.Zero) : null))
         .ToList());
 
+    // ---------------------------------------------------------------- claims (PostgresClaims: advisory locks)
+
+    /// <summary>The advisory lock key of a claim (PostgreSQL's <c>pg_locks</c> shows its low 32 bits as <c>objid</c>).</summary>
+    public static long ClaimKey(string name) => PostgresClaims.KeyOf(name);
+
+    /// <inheritdoc />
+    public bool TryClaim(string name) => _claims.TryClaim(name);
+
+    /// <inheritdoc />
+    public void Release(string name) => _claims.Release(name);
+
+    /// <inheritdoc />
+    public bool ClaimsHeld() => _claims.Held();
+
     // ---------------------------------------------------------------- listening
 
     private NpgsqlConnection Listen()
@@ -247,6 +263,7 @@ public sealed partial class PostgresStateStore : IStateStore, IAsyncDisposable
     {
         await _stopping.CancelAsync();
         await _listening;
+        _claims.Dispose();
         await _dataSource.DisposeAsync();
     }
 
