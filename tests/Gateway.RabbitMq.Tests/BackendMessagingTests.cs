@@ -276,6 +276,31 @@ public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : Back
     }
 
     [Fact]
+    public async Task Settling_a_run_of_a_subscriptions_deliveries_settles_exactly_those_and_no_other()
+    {
+        var name = Unique("q.multi");
+        var queue = await QueueAsync(name);
+        for (var i = 0; i < 10; i++) await Vhost.PublishAsync("", Text(name, i.ToString()));
+        var subscription = await queue.SubscribeAsync(10);
+        var got = new List<Delivery>();
+        for (var i = 0; i < 10; i++) got.Add(await NextAsync(subscription));
+
+        // 0-4 below every other unsettled tag (one frame with 'multiple'), 7 alone: 5, 6, 8 and 9 stay unacked.
+        await queue.AckAsync([.. got.Take(5).Select(d => d.Tag), got[7].Tag]);
+        // Nacked with requeue, 5 and 8 come back to the subscription (it has room), redelivered; 6 and 9 stay unacked.
+        await queue.NackAsync([got[5].Tag, got[8].Tag], requeue: true);
+        var again = new[] { await NextAsync(subscription), await NextAsync(subscription) };
+        Assert.Equal(["5", "8"], again.Select(BodyOf).Order());
+        Assert.All(again, d => Assert.True(d.Redelivered));
+        await subscription.CancelAsync(); // what is still unacked goes back to the queue
+
+        Assert.Equal(4, await ReadyAsync(queue, 4));
+        var left = new List<string>();
+        foreach (var d in await queue.GetAsync(10, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30))) left.Add(BodyOf(d));
+        Assert.Equal(["5", "6", "8", "9"], left.Order());
+    }
+
+    [Fact]
     public async Task A_queues_status_counts_what_this_node_holds_unacknowledged_at_once()
     {
         var name = Unique("q.unacked");

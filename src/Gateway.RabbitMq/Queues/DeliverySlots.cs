@@ -20,6 +20,11 @@ internal sealed class DeliverySlot(uint id, string vhost, string queue, IChannel
     public bool Leases { get; } = leases;
 
     public readonly Lock Lock = new();
+    /// <summary>
+    /// Serializes the settlements of a subscription's channel, so that one of them may ack (or nack) a run of tags with
+    /// AMQP's <c>multiple</c>: no other settlement's tags can be in flight below it (see PullLeases.SettleSubscriptionAsync).
+    /// </summary>
+    public readonly SemaphoreSlim Settling = new(1, 1);
     /// <summary>Unsettled AMQP delivery tags, with their lease deadline (Environment.TickCount64 ms; long.MaxValue for a subscription).</summary>
     public readonly Dictionary<ulong, long> Outstanding = [];
     /// <summary>Tags whose lease expired (the message went back): an ack after that is answered LeaseExpired.</summary>

@@ -186,20 +186,61 @@ internal sealed class PullLeases : IAsyncDisposable
             }
             resolved.Add((slot, id));
         }
-        foreach (var (slot, id) in resolved)
+        foreach (var group in resolved.GroupBy(r => r.Slot))
         {
-            lock (slot.Lock)
-                if (!slot.Outstanding.Remove(id)) continue;   // settled concurrently
+            var slot = group.Key;
             try
             {
-                if (ack) await slot.Channel.BasicAckAsync(id, false).ConfigureAwait(false);
-                else await slot.Channel.BasicNackAsync(id, false, requeue).ConfigureAwait(false);
+                if (!slot.Leases)
+                {
+                    await SettleSubscriptionAsync(slot, group.Select(r => r.Tag), ack, requeue).ConfigureAwait(false);
+                    continue;
+                }
+                foreach (var (_, id) in group)
+                {
+                    lock (slot.Lock)
+                        if (!slot.Outstanding.Remove(id)) continue;   // settled concurrently
+                    await SettleOneAsync(slot.Channel, id, multiple: false, ack, requeue).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (AmqpErrors.Map(e) is not null || e is ObjectDisposedException)
             {
                 throw new BrokerException(BrokerError.LeaseExpired,
                     "The channel holding the delivery closed (its RabbitMQ node or connection went away); RabbitMQ requeued the message.");
             }
+        }
+    }
+
+    private static ValueTask SettleOneAsync(IChannel channel, ulong tag, bool multiple, bool ack, bool requeue) =>
+        ack ? channel.BasicAckAsync(tag, multiple) : channel.BasicNackAsync(tag, multiple, requeue);
+
+    // A subscription's channel: the tags below every other unsettled one on the channel go as one frame with AMQP's
+    // 'multiple' (a WebSocket client's multiple ack of 500 deliveries costs RabbitMQ one ack, not 500), the rest one by
+    // one. Only settlements take a subscription's tags out of Outstanding, and they take turns (Settling): when this one
+    // holds the turn, every tag settled before it has been sent, so 'multiple' covers exactly the tags removed here.
+    private static async Task SettleSubscriptionAsync(DeliverySlot slot, IEnumerable<ulong> tags, bool ack, bool requeue)
+    {
+        await slot.Settling.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            List<ulong> mine;
+            var lowestOther = ulong.MaxValue;
+            lock (slot.Lock)
+            {
+                mine = tags.Where(slot.Outstanding.Remove).ToList();
+                foreach (var other in slot.Outstanding.Keys)
+                    if (other < lowestOther) lowestOther = other;
+            }
+            mine.Sort();
+            var run = 0;
+            while (run < mine.Count && mine[run] < lowestOther) run++;
+            if (run > 1) await SettleOneAsync(slot.Channel, mine[run - 1], multiple: true, ack, requeue).ConfigureAwait(false);
+            for (var k = run > 1 ? run : 0; k < mine.Count; k++)
+                await SettleOneAsync(slot.Channel, mine[k], multiple: false, ack, requeue).ConfigureAwait(false);
+        }
+        finally
+        {
+            slot.Settling.Release();
         }
     }
 
