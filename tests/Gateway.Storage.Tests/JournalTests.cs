@@ -29,6 +29,36 @@ public sealed class JournalTests
     }
 
     [Fact]
+    public async Task A_pull_answers_only_once_its_delivery_marks_are_on_disk()
+    {
+        await using var temp = new TempStore(SynchronousMode.Full);
+        var vhost = temp.Broker().GetVhost("default")!;
+        var queue = vhost.DeclareQueue(new QueueDefinition("q")).Queue;
+        for (var i = 0; i < 50; i++) await vhost.PublishAsync("", Text($"m{i}"));
+
+        // A crash right after the answer must bring these back redelivered: their marks are committed by then.
+        var pulled = await queue.GetAsync(50, TimeSpan.Zero, Lease, CancellationToken.None);
+
+        Assert.Equal(50, pulled.Count);
+        Assert.Equal(50, temp.Count("queue_messages", "delivery_count = 1"));
+    }
+
+    [Fact]
+    public async Task A_long_poll_answers_only_once_the_delivery_mark_of_what_arrived_is_on_disk()
+    {
+        await using var temp = new TempStore(SynchronousMode.Full);
+        var vhost = temp.Broker().GetVhost("default")!;
+        var queue = vhost.DeclareQueue(new QueueDefinition("q")).Queue;
+
+        var poll = queue.GetAsync(1, TimeSpan.FromSeconds(30), Lease, CancellationToken.None).AsTask();
+        await vhost.PublishAsync("", Text("late"));
+        var pulled = await poll;
+
+        Assert.Single(pulled);
+        Assert.Equal(1, temp.Count("queue_messages", "delivery_count = 1"));
+    }
+
+    [Fact]
     public async Task A_shared_message_leaves_the_file_once_acked_in_all_its_queues()
     {
         await using var temp = new TempStore();

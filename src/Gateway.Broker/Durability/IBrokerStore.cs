@@ -94,6 +94,13 @@ public interface IMessageJournal
 
     /// <summary>The entry left the queue (ack, reject, purge, queue deletion). <paramref name="lastReference"/>: no durable queue holds the message any more.</summary>
     void Remove(Message message, long queueId, long sequence, bool lastReference, JournalTicket? ticket);
+
+    /// <summary>
+    /// Completes once every operation enqueued before it has committed (one writer commits them in order), and faults
+    /// with <see cref="StorageException"/> when they could not be: for what a caller must know is on disk before it
+    /// answers, such as the delivery marks of a pull (a message handed to a client must come back redelivered after a crash).
+    /// </summary>
+    Task Barrier();
 }
 
 /// <summary>

@@ -317,7 +317,7 @@ public sealed partial class MessageQueue
     public async ValueTask<IReadOnlyList<Delivery>> GetAsync(int max, TimeSpan wait, TimeSpan lease, CancellationToken cancellationToken)
     {
         var immediate = Take(max, lease);
-        if (immediate.Count > 0 || wait <= TimeSpan.Zero || IsDeleted) return immediate;
+        if (immediate.Count > 0 || wait <= TimeSpan.Zero || IsDeleted) return await DurablyDeliveredAsync(immediate).ConfigureAwait(false);
 
         var waiter = Subscribe(max, lease, isPull: true);
         using var elapsed = new CancellationTokenSource(wait, _leases.Time);
@@ -346,7 +346,28 @@ public sealed partial class MessageQueue
             if (dead is not null) VirtualHost.DeadLetter(this, dead, null);
             throw;
         }
-        return Detach(waiter);
+        return await DurablyDeliveredAsync(Detach(waiter)).ConfigureAwait(false);
+    }
+
+    // A pull answers only once the delivery marks of its persistent messages are on disk, so that a crash after the
+    // answer brings them back redelivered (DESIGN.md's contract). Usually no wait of its own: the marks ride in the
+    // journal's next group commit. A failed commit leaves the deliveries leased: the answer goes out all the same (the
+    // marks' only use is the redelivered flag after a crash) and the failure shows in the journal's health.
+    private async ValueTask<IReadOnlyList<Delivery>> DurablyDeliveredAsync(IReadOnlyList<Delivery> deliveries)
+    {
+        if (_journal is null || deliveries.Count == 0) return deliveries;
+        var persistent = false;
+        foreach (var delivery in deliveries) persistent |= delivery.Message.Properties.IsPersistent;
+        if (!persistent) return deliveries;
+        try
+        {
+            await _journal.Barrier().ConfigureAwait(false);
+        }
+        catch (StorageException)
+        {
+            // See above.
+        }
+        return deliveries;
     }
 
     /// <summary>

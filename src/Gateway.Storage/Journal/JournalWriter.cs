@@ -24,7 +24,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 {
     private const int MaxBatch = 16_384;
 
-    private enum OpKind : byte { Insert, Delivered, Remove, Delay, BeginAtomic, EndAtomic }
+    private enum OpKind : byte { Insert, Delivered, Remove, Delay, BeginAtomic, EndAtomic, Barrier }
 
     // Time1/Time2: an insert's expiry and not-before times, a delay's not-before time (UTC ticks).
     [StructLayout(LayoutKind.Auto)]
@@ -111,6 +111,15 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 
     public void Remove(Message message, long queueId, long sequence, bool lastReference, JournalTicket? ticket) =>
         Enqueue(new Op(OpKind.Remove, message, queueId, sequence, 0, lastReference, ticket));
+
+    public Task Barrier()
+    {
+        var ticket = new JournalTicket();
+        ticket.Add();
+        Enqueue(new Op(OpKind.Barrier, null, 0, 0, 0, false, ticket));
+        ticket.Release();
+        return ticket.Committed;
+    }
 
     private void Enqueue(Op op)
     {
@@ -243,6 +252,8 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     {
         switch (op.Kind)
         {
+            case OpKind.Barrier:
+                return; // nothing to write: its ticket is released with the batch's commit
             case OpKind.Insert:
                 if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
                 var message = op.Message!;
