@@ -34,6 +34,19 @@ run() {
   purge
   LAST=$(rps "$out")
 }
+# h2 label streams url: h2load over ONE connection with that many concurrent streams, warmed up first (needs h2load:
+# apt-get install -y nghttp2-client). The body is publish.lua's (transient, routing key bench).
+h2() {
+  local label=$1 streams=$2 url=$3 body=/tmp/gw-bench/h2-body.json
+  printf '{"routingKey":"bench","payload":"0123456789abcdef"}' > "$body"
+  h2load -c1 -m"$streams" -D "$WARM" -H 'content-type: application/json' -H "$auth" -d "$body" "$url" >/dev/null
+  purge
+  local out; out=$(h2load -c1 -m"$streams" -D "$DUR" -H 'content-type: application/json' -H "$auth" -d "$body" "$url")
+  purge
+  LAST=$(grep -o 'finished in [^,]*, [0-9.]* req/s' <<<"$out" | awk '{print $(NF-1)}')
+  echo "RESULT|$label|req_per_s|$LAST|req/s"
+  echo "RESULT|$label|non2xx|$(grep -o '[0-9]* 2xx' <<<"$out" | awk -v all="$(grep -o 'requests: [0-9]* total' <<<"$out" | awk '{print $2}')" '{print all-$1}')|count"
+}
 purge() { [ -n "${api:-}" ] && { curl -fs -H "$auth" -XDELETE "$api/queues/bench/messages" >/dev/null; curl -fs -H "$auth" -XDELETE "$api/queues/bench-durable/messages" >/dev/null; } || true; }
 
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o /tmp/gw-bench/baseline >/dev/null
@@ -51,9 +64,12 @@ wait_up "http://127.0.0.1:$port/" || true
 run baseline_post202_c64 64 publish.lua "http://127.0.0.1:$port/publish"; base=$LAST
 kill $bpid; wait $bpid 2>/dev/null || true
 
-# 2. Gateway: fresh process and data folder (synchronous=FULL, the default).
-port=$(free_port); data=$(mktemp -d)
-(cd "$root" && Gateway__DataPath="$data" Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning /tmp/gw-bench/server/Gateway.Server --urls "http://127.0.0.1:$port") >/tmp/gw-bench/server.log 2>&1 & gpid=$!
+# 2. Gateway: fresh process and data folder (synchronous=FULL, the default); HTTP/1.1 on $port and cleartext HTTP/2
+# (prior knowledge) on $h2port, as README "HTTP/2" configures them.
+port=$(free_port); h2port=$(free_port); data=$(mktemp -d)
+(cd "$root" && Gateway__DataPath="$data" Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning \
+  Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port" Kestrel__Endpoints__H2c__Url="http://127.0.0.1:$h2port" \
+  Kestrel__Endpoints__H2c__Protocols=Http2 /tmp/gw-bench/server/Gateway.Server) >/tmp/gw-bench/server.log 2>&1 & gpid=$!
 wait_up "http://127.0.0.1:$port/readyz"
 api="http://127.0.0.1:$port/api/vhosts/default"
 curl -fs -H "$auth" -XPUT "$api/queues/bench" -H 'content-type: application/json' -d '{"durable":false}' >/dev/null
@@ -70,10 +86,13 @@ if [ "$SET" = durability ]; then
 else
   ROUTING_KEY=bench run gateway_publish_transient_16B_c64 64 publish.lua "$single"; one=$LAST
   ROUTING_KEY=bench run gateway_publish_batch1000_transient_16B_c64 64 batch.lua "$batch" 1000; many=$LAST
-  python3 - "$base" "$one" "$many" <<'PY'
+  if command -v h2load >/dev/null; then h2 gateway_publish_transient_16B_h2c_1conn_64streams 64 "http://127.0.0.1:$h2port/api/vhosts/default/exchanges/amq.default/publish"; h2rate=$LAST
+  else echo "# h2load is missing (apt-get install -y nghttp2-client): no HTTP/2 figure" >&2; h2rate=0; fi
+  python3 - "$base" "$one" "$many" "$h2rate" <<'PY'
 import sys
-base, single, batch = map(float, sys.argv[1:])
+base, single, batch, h2 = map(float, sys.argv[1:])
 print(f"# single publish: {single:,.0f} req/s = {single/base:.2f} x the trivial 202 POST ({base:,.0f} req/s); target >= 0.67")
 print(f"# batch publish (1000/request): {batch*1000:,.0f} msg/s; target >= 500,000")
+if h2: print(f"# HTTP/2, 1 connection, 64 streams: {h2:,.0f} req/s = {h2/single:.2f} x HTTP/1.1 with 64 connections; target >= 1")
 PY
 fi

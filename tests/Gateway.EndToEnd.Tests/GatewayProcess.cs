@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -254,7 +255,9 @@ public sealed class GatewayProcess : IAsyncDisposable
         info.Environment["Gateway__DataPath"] = DataPath;
         foreach (var (name, value) in Settings) info.Environment[name] = value;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
-        foreach (var (key, value) in _settings) info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        // "{port}" in a setting is the port of this start (e.g. Kestrel:Endpoints:Http:Url, which replaces --urls).
+        foreach (var (key, value) in _settings)
+            info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value.Replace("{port}", port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
         ConfigureEnvironment(info);
         foreach (var (name, value) in _environment) info.Environment[name] = value;
 
