@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -36,7 +37,7 @@ internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<Authentication
         (string User, string KeyId)? identity;
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            identity = users.Authenticate(header[7..].Trim());
+            identity = users.Authenticate(header.AsSpan(7).Trim());
             if (identity is null) return Task.FromResult(AuthenticateResult.Fail("The API key is unknown, revoked or expired."));
         }
         else if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
@@ -57,9 +58,22 @@ internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<Authentication
         }
         else return Task.FromResult(AuthenticateResult.NoResult());
 
-        var (name, keyId) = identity.Value;
-        var principal = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name), new Claim(Access.KeyClaim, keyId)], SchemeName));
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+        return Task.FromResult(Succeeded(identity.Value));
+    }
+
+    // One answer per (user, key), built once: the principal names the user and the key and nothing else, so it is the
+    // same for every request with that key. Whether the key may still be used is decided above on every request
+    // (UserDirectory.Authenticate: revocation, deletion and expiry take effect at once); a cached answer is only ever
+    // handed out after that check. Bounded like the directory's cache of verified keys.
+    private static readonly ConcurrentDictionary<(string User, string KeyId), AuthenticateResult> Answers = new();
+
+    private static AuthenticateResult Succeeded((string User, string KeyId) identity)
+    {
+        if (Answers.TryGetValue(identity, out var known)) return known;
+        if (Answers.Count > 10_000) Answers.Clear();
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, identity.User), new Claim(Access.KeyClaim, identity.KeyId)], SchemeName));
+        return Answers[identity] = AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
 
     // Only the endpoints marked with AcceptsTicket (WebSocket and event stream), and only GET: not any path that

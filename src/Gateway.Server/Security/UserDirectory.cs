@@ -202,6 +202,17 @@ public sealed partial class UserDirectory : IDisposable
 
     // ---------------------------------------------------------------- authentication
 
+    /// <summary>
+    /// <see cref="Authenticate(string)"/> of a key read straight from a header: a key verified before is found without
+    /// making a string of it (the common case, every request of a client).
+    /// </summary>
+    public (string User, string KeyId)? Authenticate(ReadOnlySpan<char> presented)
+    {
+        if (_verified.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(presented, out var known) && (known.ExpiresAt is null || known.ExpiresAt > Now))
+            return (known.User, known.KeyId);
+        return Authenticate(presented.ToString());
+    }
+
     /// <summary>The user and key id a presented key belongs to, or null when it is unknown, revoked or expired.</summary>
     public (string User, string KeyId)? Authenticate(string presented)
     {
