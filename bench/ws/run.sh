@@ -14,6 +14,8 @@
 #   bench/ws/run.sh 3 latency-floor URL 10000 10 raw    the floor: the same publishes against bench/Gateway.Baseline,
 #                                                       which answers the publish path and does nothing else
 #   bench/ws/run.sh 1 idle URL 10000 PID          server memory with 10,000 idle subscriptions
+# environment: SERVER_CPUS, CLIENT_CPUS: taskset CPU lists for the server and the load client (e.g. 0 and 1), so that
+#   the load generator does not run on the gateway's cores (bench/ws/latency-pinned.sh uses them); unset: unpinned.
 # The first run in a fresh process is a warm-up (printed, not counted): .NET compiles the hot paths again with
 # optimizations and profile data over the first tens of seconds under load, and a cold run measures that instead.
 set -euo pipefail
@@ -28,8 +30,11 @@ if [ "$1" = latency-floor ]; then dotnet build -c Release "$root/bench/Gateway.B
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export GATEWAY_KEY=gw_benchmarkkey.$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+pin_server=(); pin_client=()
+[ -n "${SERVER_CPUS:-}" ] && pin_server=(taskset -c "$SERVER_CPUS")
+[ -n "${CLIENT_CPUS:-}" ] && pin_client=(taskset -c "$CLIENT_CPUS")
 Gateway__DataPath=$data Gateway__Auth__BootstrapKey=$GATEWAY_KEY Logging__LogLevel__Default=Warning \
-  dotnet $dll --urls http://127.0.0.1:$port > $out/server.log 2>&1 &
+  "${pin_server[@]}" dotnet $dll --urls http://127.0.0.1:$port > $out/server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:$port/readyz 2>&1 && break; sleep 0.1; done
@@ -37,7 +42,7 @@ args=("$@"); args=("${args[@]/URL/http://127.0.0.1:$port}"); args=("${args[@]/PI
 cpu() { awk '{printf "%.2f", ($14+$15)/100}' /proc/$server/stat; }
 for run in $(seq 0 "$runs"); do
   before=$(cpu)
-  result=$(/usr/bin/time -f "client_cpu_s %U %S" dotnet $out/client/Gateway.LoadClient.dll "${args[@]}" 2>&1 | grep -E "RESULT|client_cpu_s|^#")
+  result=$(/usr/bin/time -f "client_cpu_s %U %S" "${pin_client[@]}" dotnet $out/client/Gateway.LoadClient.dll "${args[@]}" 2>&1 | grep -E "RESULT|client_cpu_s|^#")
   after=$(cpu)
   if [ "$run" = 0 ]; then echo "# warm-up: $(grep RESULT <<<"$result" | head -1)"; continue; fi
   grep -v client_cpu_s <<<"$result"
