@@ -48,6 +48,7 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
                 }
                 catch (BrokerUnavailableException)
                 {
+                    // A client's back-off after a 503 (no node to publish to for a moment), not a wait for a condition.
                     Interlocked.Increment(ref errors);
                     await Task.Delay(100);
                 }
@@ -113,9 +114,10 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
     // with the confirmed message, stays on disk unused), and fresh members never elect a leader: rabbitmq-queues
     // quorum_status shows three followers in term 0 at log index 0, the management API still lists the old leader as
     // online, and every publish waits ("leader not known") until the gateway's PublishTimeout. A classic queue's record
-    // was lost outright. No client can repair either (ra:trigger_election needs the Erlang CLI), so the test lets the
-    // declaration reach the disks first, as any queue in production has, and checks what the gateway owns: fail fast
-    // while down, recover by itself when back.
+    // was lost outright. No client can repair either (ra:trigger_election needs the Erlang CLI), so the test waits until
+    // every node has the declaration on disk (WaitForQueueOnDiskAsync: Mnesia's record and, for a quorum queue,
+    // names.dets), as any queue in production has, and checks what the gateway owns: fail fast while down, recover by
+    // itself when back.
     [Theory]
     [InlineData("quorum")]
     [InlineData("classic")]
@@ -127,7 +129,7 @@ public sealed class BackendFaultTests(RabbitMqClusterFixture fixture, ITestOutpu
         Assert.True((await Broker.CheckHealthAsync()).Ready);
         var subscription = await queue.SubscribeAsync(1);
         Assert.Equal("before", BodyOf(await NextAsync(subscription)));
-        await Task.Delay(5000);   // see above
+        await Cluster.WaitForQueueOnDiskAsync(name, quorum: type == "quorum");   // see above
 
         await Task.WhenAll(Enumerable.Range(0, Cluster.Count).Select(Cluster.KillAsync));
         try

@@ -58,9 +58,9 @@ public sealed class PostgresServer : IDisposable
         try
         {
             Run(Path.Combine(_bin, "initdb"), _runAs, "-D", DataFolder, "-U", User, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync");
+            // -w: pg_ctl returns once the server reports ready in its pid file, i.e. accepts connections.
             Run(Path.Combine(_bin, "pg_ctl"), _runAs, untilEndOfOutput: false, "-D", DataFolder, "-l", LogFile, "-w", "-t", ((int)Timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "-o", $"-p {Port} -k '{Folder}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start");
-            WaitUntilAccepting();
         }
         catch
         {
@@ -106,19 +106,6 @@ public sealed class PostgresServer : IDisposable
         catch (IOException)
         {
             return "(no log)";
-        }
-    }
-
-    private void WaitUntilAccepting()
-    {
-        var started = Stopwatch.StartNew();
-        while (true)
-        {
-            var ready = Start(Path.Combine(_bin, "pg_isready"), null, false, "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", User);
-            ready.WaitForExit();
-            if (ready.ExitCode == 0) return;
-            if (started.Elapsed > Timeout) throw new TimeoutException($"PostgreSQL did not accept connections on port {Port} within {Timeout.TotalSeconds} s.\n{LogTail()}");
-            Thread.Sleep(50);
         }
     }
 

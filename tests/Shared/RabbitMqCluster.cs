@@ -267,6 +267,40 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
         return names.Count;
     }
 
+    /// <summary>
+    /// Waits until every node has written a durable queue to its own disk: the queue's record in Mnesia's files and, for
+    /// a quorum queue, its Ra server in Ra's directory (<c>quorum/&lt;node&gt;/names.dets</c>). RabbitMQ 3.10 writes both
+    /// lazily, up to a few seconds after the declaration; killing every node before that loses the queue.
+    /// </summary>
+    public Task WaitForQueueOnDiskAsync(string queue, bool quorum, TimeSpan? timeout = null)
+    {
+        var name = Encoding.UTF8.GetBytes(queue);
+        bool OnDisk(Node node)
+        {
+            var mnesia = Path.Combine(node.Directory, "mnesia", node.Name);
+            var record = new[] { "LATEST.LOG", "rabbit_durable_queue.DCD", "rabbit_durable_queue.DCL" }
+                .Any(file => FileContains(Path.Combine(mnesia, file), name));
+            return record && (!quorum || FileContains(Path.Combine(mnesia, "quorum", node.Name, "names.dets"), name));
+        }
+        return WaitUntilAsync(() => _nodes.All(OnDisk), $"queue '{queue}' on every node's disk", node: null, timeout);
+    }
+
+    // Read while the node may be writing it; a file not there yet does not contain anything.
+    private static bool FileContains(string path, byte[] bytes)
+    {
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var copy = new MemoryStream();
+            file.CopyTo(copy);
+            return copy.GetBuffer().AsSpan(0, (int)copy.Length).IndexOf(bytes) >= 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>kill -9 of every node and the cluster's epmd, then deletes the folder. Safe to call more than once.</summary>
     public Task StopAllAsync()
     {
@@ -578,6 +612,13 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
         catch (InvalidOperationException) { }
     }
 
+    // SIGKILL is delivered by the kernel at once; the process is gone (or a zombie, with no command line) soon after.
+    private static void WaitForExit(int pid) => SpinWait.SpinUntil(() =>
+    {
+        try { return File.ReadAllBytes($"/proc/{pid}/cmdline").Length == 0; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return true; }
+    }, TimeSpan.FromSeconds(2));
+
     private void KillEverything()
     {
         // Not only the pid files' beams: a node still booting has not written its pid file yet.
@@ -585,15 +626,17 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
         for (var pids = ClusterProcesses(); pids.Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(10); pids = ClusterProcesses())
         {
             foreach (var pid in pids) Kill9(pid);
-            Thread.Sleep(20);
+            foreach (var pid in pids) WaitForExit(pid); // then look again: a booting node may have started another meanwhile
         }
         foreach (var node in _nodes) { node.Launcher?.WaitForExit(2000); node.Launcher?.Dispose(); }
         if (_epmd is { } epmd) { try { epmd.Kill(); epmd.WaitForExit(2000); } catch (InvalidOperationException) { } epmd.Dispose(); }
-        for (var attempt = 0; attempt < 5 && Directory.Exists(Folder); attempt++)
+        // Every process that wrote there has exited: one delete, and a second for a file that a dying process's last
+        // write created while the first walked the tree.
+        for (var attempt = 0; attempt < 2 && Directory.Exists(Folder); attempt++)
         {
             try { Directory.Delete(Folder, recursive: true); }
-            catch (IOException) { Thread.Sleep(100); }
-            catch (UnauthorizedAccessException) { Thread.Sleep(100); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
         // Ending its stdin lets the watchdog run its (now empty) cleanup and exit.
         if (_watchdog is { } watchdog) { try { watchdog.StandardInput.Close(); } catch (IOException) { } watchdog.Dispose(); }
