@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Storage.PostgreSql;
 using Gateway.Testing;
 
 namespace Gateway.Server.Tests;
@@ -31,10 +32,12 @@ public sealed class SharedWebhookTests(PostgresServer postgres) : IAsyncLifetime
     private HttpClient _clientB = null!;
     private WebhookReceiver _receiver = null!;
     private readonly string _queue = "hooked-" + Guid.NewGuid().ToString("N")[..12];
+    private string Database { get; set; } = "";
 
     public async Task InitializeAsync()
     {
         var database = await postgres.CreateDatabaseAsync("webhooks");
+        Database = new Npgsql.NpgsqlConnectionStringBuilder(database).Database!;
         _a = new ClusteredGateway(database);
         _clientA = _a.CreateClient();
         _b = new ClusteredGateway(database);
@@ -91,6 +94,32 @@ public sealed class SharedWebhookTests(PostgresServer postgres) : IAsyncLifetime
         await _clientB.WaitForWebhookAsync("default", _queue, "hook", w => w.Status.Delivered == 3, "node B's count of deliveries");
         Assert.Equal(["before-0", "before-1", "before-2", "after-0", "after-1", "after-2"],
             _receiver.Requests.Select(r => r.Text));
+    }
+
+    [Fact]
+    public async Task When_the_runners_connection_to_PostgreSQL_drops_the_webhook_is_claimed_again_and_goes_on_once()
+    {
+        await CreateOnAAsync(_receiver.Url);
+        await KnownToAsync(_clientB);
+        await _clientB.PublishToQueueAsync("default", _queue, "before");
+        await _receiver.WaitForAsync(1);
+        var locked = $"FROM pg_locks WHERE locktype = 'advisory' AND objid = {(uint)PostgresStateStore.ClaimKey($"webhook:default/{_queue}/hook")}";
+        var holder = postgres.Psql(Database, "SELECT pid " + locked);
+
+        // What a network failure does to node A's session: the lock goes with it. A notices on its next pass and stops;
+        // whichever node claims it next (A again, or B) runs it.
+        Assert.Equal("t", postgres.Psql(Database, "SELECT pg_terminate_backend(pid) " + locked));
+        await Eventually.WaitForAsync(() => Task.FromResult(postgres.Psql(Database, "SELECT pid " + locked)), pid => pid.Length > 0 && pid != holder,
+            "the claim to be taken again by a new session");
+        // One consumer: had A gone on running without its claim, the new holder's consumer would be a second one.
+        await _clientB.WaitForQueueAsync("default", _queue, q => q.Consumers == 1, "one node to run the webhook");
+        await _clientB.PublishToQueueAsync("default", _queue, "after");
+
+        await _receiver.WaitForAsync(2, "the delivery after the lost connection");
+        var delivered = (await _clientA.GetWebhookAsync("default", _queue, "hook")).Status.Delivered
+                        + (await _clientB.GetWebhookAsync("default", _queue, "hook")).Status.Delivered;
+        Assert.Equal(2, delivered);
+        Assert.Equal(["before", "after"], _receiver.Requests.Select(r => r.Text));
     }
 
     [Fact]

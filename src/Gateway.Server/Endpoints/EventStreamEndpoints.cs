@@ -117,7 +117,22 @@ internal static class EventStreamEndpoints
                                          "come again, redelivered, and their old delivery tags are no longer valid.",
                             }, GatewayJsonContext.Default.CancelledEvent), token);
                             await response.Body.FlushAsync(token);
-                            if (await Resubscription.SubscribeAgainAsync(v, queue, window, null, token) is not var (again, next))
+                            (IBrokerQueue, IBrokerSubscription)? restored;
+                            try
+                            {
+                                restored = await Resubscription.SubscribeAgainAsync(v, queue, window, null, token);
+                            }
+                            catch (BrokerException e)
+                            {
+                                // Back, but the queue refuses a consumer now: said as the WebSocket says it, then the stream ends.
+                                await WriteEventAsync(response, "cancelled", null, JsonSerializer.Serialize(new CancelledEvent
+                                {
+                                    Reason = "backend-unavailable", Detail = "The broker backend came back but refused the subscription: " + e.Message,
+                                }, GatewayJsonContext.Default.CancelledEvent), CancellationToken.None);
+                                await response.Body.FlushAsync(CancellationToken.None);
+                                break;
+                            }
+                            if (restored is not var (again, next))
                             {
                                 queueGone = true;
                                 break;
