@@ -12,8 +12,6 @@ using Gateway.Server.OpenApi;
 using Gateway.Server.Webhooks;
 using Gateway.Server.Validation;
 using Gateway.Storage;
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -115,13 +113,7 @@ static WebApplication BuildApp(string[] args)
         sp.GetRequiredService<ILogger<UserDirectory>>()));
     builder.Services.AddSingleton<Access>();
     builder.Services.AddSingleton<TicketBook>();
-    builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-        .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-    builder.Services.AddAuthorization(o =>
-    {
-        // On by default: every endpoint needs a signed-in user unless it says AllowAnonymous (health checks).
-        if (auth.Enabled) o.FallbackPolicy = new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build();
-    });
+    builder.Services.AddSingleton<ApiKeyAuthentication>();
     if (auth.CorsOrigins.Length > 0)
         builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(auth.CorsOrigins).AllowAnyHeader().AllowAnyMethod()
             .WithExposedHeaders("Location", "WWW-Authenticate", "Retry-After")));
@@ -186,11 +178,15 @@ static WebApplication BuildApp(string[] args)
         o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
     }));
     if (auth.CorsOrigins.Length > 0) app.UseCors();
-    app.UseAuthentication();
+    app.UseApiKeyAuthentication();
     app.UseRateLimiter();
-    app.UseAuthorization();
+    // On by default: every endpoint needs a signed-in user unless it says AllowAnonymous (health checks).
+    if (auth.Enabled) app.UseAuthenticatedUsers();
     app.UseUtf8BodyCheck();
-    app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+    // Only where a handshake can be (an Upgrade header, or HTTP/2's extended CONNECT): the middleware otherwise builds a
+    // handshake object and a feature on every request to find that it is not one.
+    app.UseWhen(context => context.Request.Headers.Upgrade.Count > 0 || HttpMethods.IsConnect(context.Request.Method),
+        sockets => sockets.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) }));
 
     // The API documents are static shells like the dashboard's: public, they hold no data.
     app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();

@@ -246,6 +246,34 @@ public sealed class PublishTests(GatewayFactory factory) : PublishTests<GatewayF
     // Behaviour of the embedded engine that the RabbitMQ backend does not have (README, "Backends").
 
     [Fact]
+    public async Task The_confirm_is_the_same_JSON_document_whether_it_is_a_shared_answer_or_written_for_this_publish()
+    {
+        // Taken by one queue, and not taken, are written from bytes serialized once; taken by two is serialized per
+        // request. All three must be what the API document describes, in camelCase, with every member, as JSON.
+        var vhost = await VhostWithQueueAsync();
+        await _client.DeclareQueueAsync(vhost, "q2");
+        await _client.DeclareExchangeAsync(vhost, "fan", "fanout");
+        await _client.BindAsync(vhost, "fan", "q");
+        await _client.BindAsync(vhost, "fan", "q2");
+
+        foreach (var (exchange, key, expected) in new[]
+                 {
+                     ("amq.default", "q", """{"routed":true,"queues":1,"returned":false,"rejected":false}"""),
+                     ("amq.default", "nobody", """{"routed":false,"queues":0,"returned":false,"rejected":false}"""),
+                     ("fan", "", """{"routed":true,"queues":2,"returned":false,"rejected":false}"""),
+                 })
+        {
+            for (var i = 0; i < 2; i++) // the first use of a shared answer serializes it; the second writes the bytes
+            {
+                var response = await _client.PostJsonAsync(Urls.Publish(vhost, exchange), new { routingKey = key, payload = "m" });
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal("application/json; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+                Assert.Equal(expected, await response.Content.ReadAsStringAsync());
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_confirm_counts_every_queue_that_took_the_message()
     {
         var vhost = await _client.CreateVhostAsync();

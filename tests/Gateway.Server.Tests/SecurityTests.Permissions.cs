@@ -128,6 +128,31 @@ public sealed class PermissionTests(SecuredGateway gateway) : IClassFixture<Secu
     }
 
     [Fact]
+    public async Task A_permission_change_applies_to_the_next_publish_although_the_answers_are_remembered()
+    {
+        // The directory remembers each (permission, exchange) answer of a grant: the same publishes, asked twice before
+        // the change, must not be answered from before it.
+        var (vhost, user) = await PublishTargetsAsync();
+        var body = new { routingKey = "", payload = "m" };
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await user.Client.PostJsonAsync(Urls.Publish(vhost, "ok-x"), body)).StatusCode);
+            await DeniedAsync(await user.Client.PostJsonAsync(Urls.Publish(vhost, "no-x"), body), "write");
+        }
+
+        await _admin.SetPermissionAsync(vhost, user.Name, "^ok", "^no", "^ok");
+
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.PostJsonAsync(Urls.Publish(vhost, "no-x"), body)).StatusCode);
+        await DeniedAsync(await user.Client.PostJsonAsync(Urls.Publish(vhost, "ok-x"), body), "write");
+        Assert.Equal(3, await MessagesAsync(vhost, "sink"));
+
+        await _admin.DeleteAsync(SecurityUrls.Permission(vhost, user.Name));
+
+        var problem = await ProblemAssert.IsProblemAsync(await user.Client.PostJsonAsync(Urls.Publish(vhost, "no-x"), body), HttpStatusCode.Forbidden, "access-refused");
+        Assert.Contains("no access to vhost", problem.Detail());
+    }
+
+    [Fact]
     public async Task Batch_publishing_needs_write_on_the_exchange()
     {
         var (vhost, user) = await PublishTargetsAsync();

@@ -27,9 +27,10 @@ internal static class RequestRateLimiting
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<GatewayLimitsOptions>>((options, limits) =>
         {
             var bucket = Bucket(limits.Value);
+            Func<Caller, TokenBucketRateLimiterOptions> sameBucket = _ => bucket; // one delegate, not one per request
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, Caller>(http =>
                 RateLimitPartition.GetTokenBucketLimiter(Access.UserOf(http.User) is { } user ? new Caller(user, null) : new Caller(null, http.Connection.RemoteIpAddress),
-                    _ => bucket));
+                    sameBucket));
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             var (rate, burst) = (limits.Value.RequestsPerSecondPerUser, limits.Value.RequestBurstPerUser);
             options.OnRejected = (context, _) =>

@@ -49,7 +49,27 @@ public sealed partial class UserDirectory : IDisposable
 
     private sealed record User(string Name, string[] Tags, long CreatedAt);
     private sealed record Key(string Id, string User, byte[] Hash, string? Description, long CreatedAt, long? ExpiresAt, long? RevokedAt);
-    private sealed record Grant(string Configure, string Write, string Read, Regex? ConfigureRegex, Regex? WriteRegex, Regex? ReadRegex);
+    private sealed record Grant(string Configure, string Write, string Read, Regex? ConfigureRegex, Regex? WriteRegex, Regex? ReadRegex)
+    {
+        // The answers of this grant's expressions, per (permission, resource): a user publishes to the same few exchanges
+        // over and over. A grant is never changed, only replaced (set, removed, reloaded), and a check looks the grant up
+        // each time, so a permission change drops these answers with the grant: nothing stale can be answered.
+        private readonly ConcurrentDictionary<(Permission, string), bool> _answers = new();
+
+        public bool Allows(Permission permission, string resource)
+        {
+            var regex = permission switch { Permission.Configure => ConfigureRegex, Permission.Write => WriteRegex, _ => ReadRegex };
+            if (regex is null) return false;
+            if (ReferenceEquals(regex, MatchesEverything)) return true;
+            if (_answers.TryGetValue((permission, resource), out var known)) return known;
+            var allowed = regex.IsMatch(resource);
+            if (_answers.Count >= MaxAnswersPerGrant) _answers.Clear(); // names are the client's: bound what they can fill
+            _answers[(permission, resource)] = allowed;
+            return allowed;
+        }
+    }
+
+    private const int MaxAnswersPerGrant = 4096;
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, User> _users = new(StringComparer.Ordinal);
@@ -313,8 +333,7 @@ public sealed partial class UserDirectory : IDisposable
         Grant? grant;
         lock (_lock) grant = _grants.GetValueOrDefault((user, vhost));
         if (grant is null) return $"User '{user}' has no access to vhost '{vhost}'.";
-        var regex = permission switch { Permission.Configure => grant.ConfigureRegex, Permission.Write => grant.WriteRegex, _ => grant.ReadRegex };
-        if (regex is not null && (ReferenceEquals(regex, MatchesEverything) || regex.IsMatch(resource))) return null;
+        if (grant.Allows(permission, resource)) return null;
         return $"User '{user}' may not {permission.ToString().ToLowerInvariant()} '{resource}' in vhost '{vhost}' " +
                $"({permission.ToString().ToLowerInvariant()} permission: '{permission switch { Permission.Configure => grant.Configure, Permission.Write => grant.Write, _ => grant.Read }}').";
     }

@@ -34,16 +34,25 @@ internal static class RuleExtensions
 /// </summary>
 internal static class PublishChecks
 {
-    public static void Check(PublishRequest r, string prefix, GatewayLimitsOptions limits, ValidationContext<BatchPublishRequest>? batch,
+    /// <summary>
+    /// Whether <paramref name="r"/> passes, without building anything: the single publish runs this first and the
+    /// validator (which words the failures) only when it fails.
+    /// </summary>
+    public static bool IsValid(PublishRequest r, GatewayLimitsOptions limits) => Check(r, "", limits, null, null);
+
+    /// <summary>Adds a failure per broken rule to whichever context is given; true when nothing failed.</summary>
+    public static bool Check(PublishRequest r, string prefix, GatewayLimitsOptions limits, ValidationContext<BatchPublishRequest>? batch,
         ValidationContext<PublishRequest>? single)
     {
+        var valid = true;
         void Fail(string property, string message)
         {
+            valid = false;
             batch?.AddFailure(prefix + property, message);
             single?.AddFailure(prefix + property, message);
         }
 
-        if (r is null) { Fail("", "A message must be an object, not null."); return; }
+        if (r is null) { Fail("", "A message must be an object, not null."); return valid; }
         // RespectNullableAnnotations does not reach this optional member (the type has a required one), so check here.
         if (r.RoutingKey is null) Fail("routingKey", "'routingKey' must be a string (\"\" when omitted), not null.");
         else if (Names.ValidateRoutingKey(r.RoutingKey) is { } keyError) Fail("routingKey", $"'routingKey' {keyError}.");
@@ -54,7 +63,7 @@ internal static class PublishChecks
         else if (!MessageMapping.IsWellFormed(r.Payload))
             Fail("payload", "'payload' is not valid Unicode text (it contains a lone surrogate); send it as base64.");
 
-        if (r.Properties is not { } p) return;
+        if (r.Properties is not { } p) return valid;
         if (p.DeliveryMode is { } mode and not (1 or 2)) Fail("properties.deliveryMode", "'deliveryMode' must be 1 (transient) or 2 (persistent).");
         if (p.Priority is { } priority and (< 0 or > 255)) Fail("properties.priority", "'priority' must be from 0 to 255.");
         if (p.Timestamp is < 0) Fail("properties.timestamp", "'timestamp' must be seconds since the Unix epoch, not negative.");
@@ -77,6 +86,7 @@ internal static class PublishChecks
                     Fail("properties.headers", $"Header names must be 1 to {Names.MaxBytes} bytes of UTF-8.");
             if (HeaderLimits.Check(headers, limits) is { } tooMany) Fail("properties.headers", tooMany);
         }
+        return valid;
 
         void ShortString(string? value, string name)
         {
