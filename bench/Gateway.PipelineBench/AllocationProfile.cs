@@ -25,21 +25,30 @@ internal static class AllocationProfile
                 _ => throw new ArgumentException($"Unknown scenario '{scenario}'."),
             };
             for (var i = 0; i < 20_000; i++) await run(); // warm-up: tiered compilation, pools, caches
-            using var listener = new TickListener();
-            var before = GC.GetTotalAllocatedBytes(precise: true);
-            for (var i = 0; i < requests; i++) await run();
-            var total = GC.GetTotalAllocatedBytes(precise: true) - before;
-            listener.Dispose();
-            var ticks = listener.Ticks.ToArray();
-            var tickCount = Math.Max(1, ticks.Sum(t => t.Value));
-            Console.WriteLine($"{scenario}: {total / (double)requests:F0} bytes per request over {requests} requests ({tickCount} ticks)");
-            foreach (var (type, count) in ticks.OrderByDescending(t => t.Value).Take(400))
-                Console.WriteLine($"{total / (double)requests * count / tickCount,8:F0} B  {100.0 * count / tickCount,5:F1} %  {type}");
+            await MeasureAsync(scenario, requests, async () =>
+            {
+                for (var i = 0; i < requests; i++) await run();
+            });
         }
         finally
         {
             bench.Cleanup();
         }
+    }
+
+    /// <summary>Runs <paramref name="load"/> (<paramref name="requests"/> requests) and prints the bytes and types it allocated.</summary>
+    public static async Task MeasureAsync(string scenario, int requests, Func<Task> load)
+    {
+        using var listener = new TickListener();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        await load();
+        var total = GC.GetTotalAllocatedBytes(precise: true) - before;
+        listener.Dispose();
+        var ticks = listener.Ticks.ToArray();
+        var tickCount = Math.Max(1, ticks.Sum(t => t.Value));
+        Console.WriteLine($"{scenario}: {total / (double)requests:F0} bytes per request over {requests} requests ({tickCount} ticks)");
+        foreach (var (type, count) in ticks.OrderByDescending(t => t.Value).Take(400))
+            Console.WriteLine($"{total / (double)requests * count / tickCount,8:F0} B  {100.0 * count / tickCount,5:F1} %  {type}");
     }
 
     private sealed class TickListener : EventListener

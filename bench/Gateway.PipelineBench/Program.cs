@@ -14,7 +14,9 @@ public static class Entry
 {
     public static async Task Main(string[] args)
     {
-        if (args is ["--alloc-profile", var scenario, ..])
+        if (args is ["--alloc-profile-kestrel", ..])
+            await KestrelProfile.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 200_000);
+        else if (args is ["--alloc-profile", var scenario, ..])
             await AllocationProfile.RunAsync(scenario, args.Length > 2 ? int.Parse(args[2]) : 200_000);
         else
             BenchmarkSwitcher.FromAssembly(typeof(PublishPipeline).Assembly).Run(args);

@@ -27,10 +27,11 @@ internal static class RequestRateLimiting
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<GatewayLimitsOptions>>((options, limits) =>
         {
             var bucket = Bucket(limits.Value);
-            Func<Caller, TokenBucketRateLimiterOptions> sameBucket = _ => bucket; // one delegate, not one per request
+            // One factory for every partition: RateLimitPartition.GetTokenBucketLimiter would build two delegates per request.
+            Func<Caller, RateLimiter> newBucket = _ => new TokenBucketRateLimiter(bucket);
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, Caller>(http =>
-                RateLimitPartition.GetTokenBucketLimiter(Access.UserOf(http.User) is { } user ? new Caller(user, null) : new Caller(null, http.Connection.RemoteIpAddress),
-                    sameBucket));
+                new RateLimitPartition<Caller>(Access.UserOf(http.User) is { } user ? new Caller(user, null) : new Caller(null, http.Connection.RemoteIpAddress),
+                    newBucket));
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             var (rate, burst) = (limits.Value.RequestsPerSecondPerUser, limits.Value.RequestBurstPerUser);
             options.OnRejected = (context, _) =>

@@ -19,7 +19,7 @@ internal static class JsonBody
 
     public static async ValueTask<T> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type)
     {
-        if (!request.HasJsonContentType())
+        if (!IsJson(request))
             throw new BadHttpRequestException($"Expected a JSON body (Content-Type application/json), got '{request.ContentType}'.",
                 StatusCodes.Status415UnsupportedMediaType);
         var reader = request.BodyReader;
@@ -35,6 +35,10 @@ internal static class JsonBody
             reader.AdvanceTo(result.Buffer.End);
         }
     }
+
+    // The usual Content-Type answered without parsing it into a media type object (HasJsonContentType does that).
+    private static bool IsJson(HttpRequest request) =>
+        request.ContentType is "application/json" or "application/json; charset=utf-8" || request.HasJsonContentType();
 
     private static T Parse<T>(ReadOnlySequence<byte> body, JsonTypeInfo<T> type)
     {

@@ -29,7 +29,8 @@ public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
     public UserDirectory Users => users;
 
     /// <summary>The signed-in user's name (null when authentication is off).</summary>
-    public static string? UserOf(ClaimsPrincipal principal) => principal.Identity?.IsAuthenticated == true ? principal.Identity.Name : null;
+    public static string? UserOf(ClaimsPrincipal principal) => principal is ApiKeyAuthentication.KeyPrincipal signedIn ? signedIn.User
+        : principal.Identity?.IsAuthenticated == true ? principal.Identity.Name : null;
 
     /// <summary>Null when allowed, else the reason.</summary>
     public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) =>

@@ -53,7 +53,7 @@ internal sealed class ApiKeyAuthentication(UserDirectory users, TicketBook ticke
     /// </summary>
     public static Task Require(HttpContext context, RequestDelegate next)
     {
-        if (context.User.Identity?.IsAuthenticated == true) return next(context);
+        if (context.User is KeyPrincipal || context.User.Identity?.IsAuthenticated == true) return next(context);
         if (context.GetEndpoint()?.Metadata.GetMetadata<IAllowAnonymous>() is not null) return next(context);
         context.Response.Headers.WWWAuthenticate = "Bearer realm=\"gateway\", Basic realm=\"gateway\"";
         return Problems.Problem(StatusCodes.Status401Unauthorized, "unauthenticated",
@@ -102,8 +102,19 @@ internal sealed class ApiKeyAuthentication(UserDirectory users, TicketBook ticke
     {
         if (Principals.TryGetValue(identity, out var known)) return known;
         if (Principals.Count > 10_000) Principals.Clear();
-        return Principals[identity] = new ClaimsPrincipal(new ClaimsIdentity(
-            [new Claim(ClaimTypes.Name, identity.User), new Claim(Access.KeyClaim, identity.KeyId)], SchemeName));
+        return Principals[identity] = new KeyPrincipal(identity.User, identity.KeyId);
+    }
+
+    /// <summary>
+    /// A principal signed in with an API key, with the claims of any other (the user's name, <see cref="Access.KeyClaim"/>)
+    /// and the user's name at hand: <see cref="Access.UserOf"/> runs several times per request, and through the claims
+    /// each run would enumerate identities and claims.
+    /// </summary>
+    internal sealed class KeyPrincipal(string user, string keyId)
+        : ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, user), new Claim(Access.KeyClaim, keyId)], SchemeName))
+    {
+        /// <summary>The signed-in user's name.</summary>
+        public string User { get; } = user;
     }
 
     // Only the endpoints marked with AcceptsTicket (WebSocket and event stream), and only GET: not any path that
