@@ -85,6 +85,26 @@ public sealed class JournalRowTests
     }
 
     [Fact]
+    public async Task A_large_message_in_one_queue_keeps_the_two_row_shape_and_leaves_with_its_ack()
+    {
+        await using var temp = new TempStore();
+        var vhost = temp.Broker().GetVhost("default")!;
+        vhost.DeclareQueue(new QueueDefinition("q"));
+        var body = new string('x', 2_000);
+
+        await vhost.PublishAsync("", Text(body));
+
+        // An inline row this long would spill to an overflow page of its own (see JournalWriter.MaxInlineBytes).
+        Assert.Equal((1, 1), Rows(temp));
+        await temp.RestartAsync();
+        var again = temp.Broker().GetVhost("default")!.GetQueue("q")!;
+        var delivery = Assert.Single(again.Take(1, Lease));
+        Assert.Equal(body, delivery.Message.Text());
+        await again.AckAsync([delivery.Tag]);
+        Assert.Equal((0, 0), Rows(temp));
+    }
+
+    [Fact]
     public async Task A_message_routed_to_one_durable_and_one_memory_queue_is_one_row()
     {
         await using var temp = new TempStore();
@@ -288,11 +308,15 @@ public sealed class JournalRowTests
         await temp.FlushAsync();
         // One batch (an atomic group) that shares the message, then fails: a second entry at the same key breaks the
         // primary key after the messages row and the update of queue 21's entry were written, so all of it rolls back.
+        var ticket = new JournalTicket();
+        ticket.Add();
+        ticket.Add();
         journal.BeginAtomic();
-        journal.Insert(message, queueId: 22, sequence: 1, expiresAt: 0, notBefore: 0, ticket: null);
-        journal.Insert(Text("clash", ""), queueId: 22, sequence: 1, expiresAt: 0, notBefore: 0, ticket: null);
+        journal.Insert(message, queueId: 22, sequence: 1, expiresAt: 0, notBefore: 0, ticket);
+        journal.Insert(Text("clash", ""), queueId: 22, sequence: 1, expiresAt: 0, notBefore: 0, ticket);
         journal.EndAtomic();
-        await Assert.ThrowsAsync<StorageException>(temp.FlushAsync);
+        ticket.Release();
+        await Assert.ThrowsAsync<StorageException>(() => ticket.Committed);
         Assert.Equal((0, 1), Rows(temp));
 
         // The message is inline in queue 21's entry again, so a third entry shares it from scratch.

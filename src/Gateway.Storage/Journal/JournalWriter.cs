@@ -17,17 +17,26 @@ namespace Gateway.Storage.Journal;
 /// <remarks>
 /// Two shapes of stored message. A message that one durable queue holds is one row: its queue entry, with the content
 /// inline (message_id 0); inserting it is one INSERT and removing it one DELETE. A message that several durable queues
-/// hold is stored once, in messages, with one entry per queue pointing at it. The writer picks the shape when it writes
-/// the message's first entry, from how many durable queues hold it by then; a second entry that comes later (a fan-out
-/// whose inserts fell into two batches) moves the content from the inline entry into a messages row first, so the
-/// shared shape never has an inline entry beside it. Inside a batch, an entry inserted and removed again (a message acked before its insert committed) cancels out:
+/// hold, or one larger than <see cref="MaxInlineBytes"/>, is stored once in messages, with one entry per queue pointing
+/// at it. The writer picks the shape when it writes the message's first entry, from how many durable queues hold it by
+/// then; a second entry that comes later (a fan-out whose inserts fell into two batches) first moves the content from
+/// the inline entry into a messages row, so a shared message never has an inline entry beside it.
+/// <para>
+/// Inside a batch, an entry inserted and removed again (a message acked before its insert committed) cancels out:
 /// neither statement runs, and a message none of whose entries survive is never written. Error tiers: a failed
 /// batch is rolled back and every waiter in it fails with <see cref="StorageException"/> (publishes answer 503,
 /// nothing is confirmed); the loop goes on with the next batch, so a full disk or a locked file is survivable.
+/// </para>
 /// </remarks>
 internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 {
     private const int MaxBatch = 16_384;
+
+    // The largest message (body, encoded properties, exchange and routing key) written inline in its queue entry; a
+    // larger one takes the two-row shape even in one queue. queue_messages is a WITHOUT ROWID table, whose rows stay on
+    // their b-tree page only up to ~1,000 bytes (4 KB pages); a longer row spills to an overflow page of its own, and
+    // a 1 KB body inline cost 2.4x the writer CPU of the two rows (bench/README.md, "The publish path (issue 16)").
+    private const int MaxInlineBytes = 640;
 
     private enum OpKind : byte { Insert, Delivered, Remove, Delay, BeginAtomic, EndAtomic, Barrier }
 
@@ -301,35 +310,37 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private void Insert(in Op op)
     {
         var message = op.Message!;
-        if (message.JournalId == 0 && Volatile.Read(ref message.DurableReferences) <= 1 && op.QueueId > 0)
-        {
-            // The only durable queue holding it (so far): one row with the content inline.
-            Remember(message);
-            message.JournalId = -op.QueueId;
-            message.JournalSequence = op.Sequence;
-            var p = _insertInline.Parameters;
-            p[0].Value = op.QueueId;
-            p[1].Value = op.Sequence;
-            p[2].Value = op.Time1;
-            p[3].Value = op.Time2;
-            p[4].Value = message.Exchange;
-            p[5].Value = message.RoutingKey;
-            p[6].Value = (object?)FieldCodec.EncodeProperties(message.Properties) ?? DBNull.Value;
-            p[7].Value = Bytes(message.Body);
-            _insertInline.ExecuteNonQuery();
-            return;
-        }
         if (message.JournalId <= 0)
         {
+            var properties = FieldCodec.EncodeProperties(message.Properties);
+            if (message.JournalId == 0 && Volatile.Read(ref message.DurableReferences) <= 1 && op.QueueId > 0
+                && message.Body.Length + (properties?.Length ?? 0) + message.Exchange.Length + message.RoutingKey.Length <= MaxInlineBytes)
+            {
+                // The only durable queue holding it (so far): one row with the content inline.
+                Remember(message);
+                message.JournalId = -op.QueueId;
+                message.JournalSequence = op.Sequence;
+                var p = _insertInline.Parameters;
+                p[0].Value = op.QueueId;
+                p[1].Value = op.Sequence;
+                p[2].Value = op.Time1;
+                p[3].Value = op.Time2;
+                p[4].Value = message.Exchange;
+                p[5].Value = message.RoutingKey;
+                p[6].Value = (object?)properties ?? DBNull.Value;
+                p[7].Value = Bytes(message.Body);
+                _insertInline.ExecuteNonQuery();
+                return;
+            }
             Remember(message);
             var inlineQueue = -message.JournalId;
             message.JournalId = ++_lastMessageId;
-            var p = _insertMessage.Parameters;
-            p[0].Value = message.JournalId;
-            p[1].Value = message.Exchange;
-            p[2].Value = message.RoutingKey;
-            p[3].Value = (object?)FieldCodec.EncodeProperties(message.Properties) ?? DBNull.Value;
-            p[4].Value = Bytes(message.Body);
+            var m = _insertMessage.Parameters;
+            m[0].Value = message.JournalId;
+            m[1].Value = message.Exchange;
+            m[2].Value = message.RoutingKey;
+            m[3].Value = (object?)properties ?? DBNull.Value;
+            m[4].Value = Bytes(message.Body);
             _insertMessage.ExecuteNonQuery();
             if (inlineQueue != 0)
             {

@@ -10,8 +10,8 @@ namespace Gateway.Storage.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            // A persistent message that only one durable queue holds is written as one row: its queue entry carries the
-            // content inline and message_id = 0 (ids in messages start at 1). A message that several durable queues hold
+            // A persistent message that only one durable queue holds (and that is small: JournalWriter) is written as one
+            // row: its queue entry carries the content inline and message_id = 0 (ids in messages start at 1). Any other
             // keeps one row in messages and one entry per queue pointing at it, as before, so rows written before this
             // migration are read as they are. message_id stays NOT NULL with 0 as the marker because SQLite cannot make
             // a column nullable without rebuilding the table: these ADD COLUMNs change the schema only, whatever the size
