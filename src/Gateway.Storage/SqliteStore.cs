@@ -295,13 +295,13 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
                 if (!shared.Contains(messageId) || !sharedMessages.TryGetValue(messageId, out var message))
                 {
                     var properties = reader.IsDBNull(6) ? MessageProperties.Empty : FieldCodec.DecodeProperties((byte[])reader.GetValue(6));
-                    message = new Message(Intern(reader.GetString(4)), Intern(reader.GetString(5)), properties, (byte[])reader.GetValue(7)) { JournalId = messageId };
-                    if (messageId == 0)
+                    message = new Message(Intern(reader.GetString(4)), Intern(reader.GetString(5)), properties, (byte[])reader.GetValue(7))
                     {
-                        message.JournalId = -reader.GetInt64(0);
-                        message.JournalSequence = reader.GetInt64(1);
-                    }
-                    else if (shared.Contains(messageId)) sharedMessages[messageId] = message;
+                        // Inline: stored in this entry, which the writer finds by (queue, sequence); see Message.JournalId.
+                        JournalId = messageId == 0 ? -reader.GetInt64(0) : messageId,
+                        JournalSequence = messageId == 0 ? reader.GetInt64(1) : 0,
+                    };
+                    if (messageId != 0 && shared.Contains(messageId)) sharedMessages[messageId] = message;
                 }
                 yield return new RecoveredEntry(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), message, reader.GetInt64(8), reader.GetInt64(9));
             }
