@@ -1,8 +1,10 @@
 // Storage benchmarks that need a whole process: recovery time and memory per queued message.
 //
-//   dotnet run -c Release --project bench/Gateway.StorageBench -- [messages=1000000] [payloadBytes=100] [queues=1]
+//   dotnet run -c Release --project bench/Gateway.StorageBench -- [messages=1000000] [payloadBytes=100] [queues=1] [one|fanout]
 //
-// 1. Fills a fresh SQLite store with N persistent messages through the engine (batched journal tickets).
+// 1. Fills a fresh SQLite store with N persistent messages through the engine (batched journal tickets): each to one
+//    of the queues in turn (one), or each to every queue through a fanout exchange (fanout). Reports the fill rate and
+//    the CPU the journal writer's thread used per message (Linux: /proc/self/task/*/stat), with the file's rows.
 // 2. Closes it, reopens it in a fresh broker and times Recover() (what a restart does before /readyz turns ready).
 // 3. Reports the managed heap growth per recovered message (after a full GC), i.e. what one queued message costs
 //    in memory beyond its payload.
@@ -10,13 +12,17 @@
 using System.Diagnostics;
 using Gateway.Broker;
 using Gateway.Broker.Durability;
+using Gateway.Broker.Exchanges;
 using Gateway.Broker.Messages;
 using Gateway.Broker.Queues;
+using Gateway.Broker.Topology;
 using Gateway.Storage;
+using Microsoft.Data.Sqlite;
 
 var count = args.Length > 0 ? int.Parse(args[0]) : 1_000_000;
 var payloadBytes = args.Length > 1 ? int.Parse(args[1]) : 100;
 var queueCount = args.Length > 2 ? int.Parse(args[2]) : 1;
+var fanout = args.Length > 3 && args[3] == "fanout";
 var dataPath = Path.Combine(Path.GetTempPath(), "gateway-storage-bench", Guid.NewGuid().ToString("N"));
 var options = new StorageOptions { DataPath = dataPath, Synchronous = SynchronousMode.Full };
 var label = $"recovery_{count}x{payloadBytes}B";
@@ -32,6 +38,14 @@ try
         broker.Recover();
         var vhost = broker.GetVhost(MessageBroker.DefaultVhost)!;
         for (var q = 0; q < queueCount; q++) vhost.DeclareQueue(new QueueDefinition($"q{q}"));
+        if (fanout)
+        {
+            vhost.DeclareExchange(new ExchangeDefinition("fan", ExchangeType.Fanout));
+            for (var q = 0; q < queueCount; q++) vhost.Bind(new Binding("fan", $"q{q}", BindingDestinationType.Queue, "", null));
+        }
+        var writerCpu = WriterCpu();
+        var processCpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var started = Stopwatch.GetTimestamp();
         const int batch = 10_000;
         for (var done = 0; done < count; done += batch)
         {
@@ -40,11 +54,28 @@ try
             {
                 var body = new byte[payloadBytes];
                 BitConverter.TryWriteBytes(body, i);
-                vhost.PublishUnconfirmed("", new Message("", $"q{i % queueCount}", persistent, body), ticket);
+                vhost.PublishUnconfirmed(fanout ? "fan" : "", new Message("", $"q{i % queueCount}", persistent, body), ticket);
             }
             ticket.Release();
             await ticket.Committed;
         }
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var writer = WriterCpu() - writerCpu;
+        var process = Process.GetCurrentProcess().TotalProcessorTime - processCpu;
+        var shape = fanout ? $"fanout{queueCount}" : "one_queue";
+        Console.WriteLine($"# journal: {count:N0} messages ({shape}) in {elapsed.TotalSeconds:F2} s; writer thread {writer.TotalSeconds:F2} s CPU, process {process.TotalSeconds:F2} s CPU");
+        Console.WriteLine($"RESULT|journal_{shape}_{payloadBytes}B|msg_per_s|{count / elapsed.TotalSeconds:F1}|msg/s");
+        Console.WriteLine($"RESULT|journal_{shape}_{payloadBytes}B|writer_cpu_us_per_msg|{writer.TotalMicroseconds / count:F2}|us/msg");
+        Console.WriteLine($"RESULT|journal_{shape}_{payloadBytes}B|process_cpu_us_per_msg|{process.TotalMicroseconds / count:F2}|us/msg");
+    }
+    using (var file = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataPath, options.FileName), Pooling = false }.ToString()))
+    {
+        file.Open();
+        using var rows = file.CreateCommand();
+        rows.CommandText = "SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM queue_messages)";
+        using var reader = rows.ExecuteReader();
+        reader.Read();
+        Console.WriteLine($"# file: {reader.GetInt64(0):N0} rows in messages, {reader.GetInt64(1):N0} in queue_messages");
     }
     Console.WriteLine($"# filled {count:N0} persistent {payloadBytes}-byte messages in {fill.Elapsed.TotalSeconds:F1} s ({count / fill.Elapsed.TotalSeconds:N0} msg/s through the journal)");
     Console.WriteLine($"RESULT|journal_fill_persistent_{payloadBytes}B|msg_per_s|{count / fill.Elapsed.TotalSeconds:F1}|msg/s");
@@ -71,4 +102,25 @@ try
 finally
 {
     try { Directory.Delete(dataPath, recursive: true); } catch (IOException) { }
+}
+
+// CPU time of the journal writer's thread ("Gateway journal writer", 15 characters of it in /proc), zero elsewhere.
+static TimeSpan WriterCpu()
+{
+    if (!Directory.Exists("/proc/self/task")) return TimeSpan.Zero;
+    foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+    {
+        try
+        {
+            if (File.ReadAllText(Path.Combine(task, "comm")).Trim() != "Gateway journal") continue;
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // utime and stime are fields 14 and 15 of stat (12 and 13 after the name), in clock ticks (100 a second).
+            return TimeSpan.FromSeconds((long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0);
+        }
+        catch (IOException)
+        {
+        }
+    }
+    return TimeSpan.Zero;
 }

@@ -263,7 +263,7 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
         var shared = new HashSet<long>();
         using (var command = connection.CreateCommand())
         {
-            command.CommandText = "SELECT message_id FROM queue_messages GROUP BY message_id HAVING COUNT(*) > 1";
+            command.CommandText = "SELECT message_id FROM queue_messages WHERE message_id <> 0 GROUP BY message_id HAVING COUNT(*) > 1";
             using var reader = command.ExecuteReader();
             while (reader.Read()) shared.Add(reader.GetInt64(0));
         }
@@ -278,9 +278,14 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
         }
         using (var command = connection.CreateCommand())
         {
+            // Both shapes (JournalWriter): an entry with message_id 0 holds its message inline and has no messages row; an
+            // entry of a shared message has NULL inline columns. A shared entry whose row is missing is skipped, as the
+            // inner join did before inline entries existed.
             command.CommandText = """
-                SELECT e.queue_id, e.sequence, e.delivery_count, e.message_id, m.exchange, m.routing_key, m.properties, m.body, e.expires_at, e.not_before
-                FROM queue_messages e JOIN messages m ON m.id = e.message_id
+                SELECT e.queue_id, e.sequence, e.delivery_count, e.message_id, COALESCE(m.exchange, e.exchange), COALESCE(m.routing_key, e.routing_key),
+                       COALESCE(m.properties, e.properties), COALESCE(m.body, e.body), e.expires_at, e.not_before
+                FROM queue_messages e LEFT JOIN messages m ON m.id = e.message_id
+                WHERE e.message_id = 0 OR m.id IS NOT NULL
                 ORDER BY e.queue_id, e.sequence
                 """;
             using var reader = command.ExecuteReader();
@@ -290,8 +295,13 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
                 if (!shared.Contains(messageId) || !sharedMessages.TryGetValue(messageId, out var message))
                 {
                     var properties = reader.IsDBNull(6) ? MessageProperties.Empty : FieldCodec.DecodeProperties((byte[])reader.GetValue(6));
-                    message = new Message(Intern(reader.GetString(4)), Intern(reader.GetString(5)), properties, (byte[])reader.GetValue(7)) { JournalId = messageId };
-                    if (shared.Contains(messageId)) sharedMessages[messageId] = message;
+                    message = new Message(Intern(reader.GetString(4)), Intern(reader.GetString(5)), properties, (byte[])reader.GetValue(7))
+                    {
+                        // Inline: stored in this entry, which the writer finds by (queue, sequence); see Message.JournalId.
+                        JournalId = messageId == 0 ? -reader.GetInt64(0) : messageId,
+                        JournalSequence = messageId == 0 ? reader.GetInt64(1) : 0,
+                    };
+                    if (messageId != 0 && shared.Contains(messageId)) sharedMessages[messageId] = message;
                 }
                 yield return new RecoveredEntry(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), message, reader.GetInt64(8), reader.GetInt64(9));
             }
@@ -317,6 +327,7 @@ public sealed class SqliteStore : IBrokerStore, IStateStore, IAsyncDisposable
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
+        // Inline entries (message_id 0) have no messages row: deleting the entry deletes the message.
         command.CommandText = """
             DELETE FROM messages WHERE id IN (SELECT message_id FROM queue_messages WHERE queue_id = $q)
                 AND id NOT IN (SELECT message_id FROM queue_messages WHERE queue_id <> $q);

@@ -95,10 +95,11 @@ public sealed class JournalTests
 
         Assert.Equal(0, temp.Count("messages"));
         Assert.Equal(0, temp.Count("queue_messages"));
-        // Row ids are handed out only to messages actually written: some of the pairs must have cancelled out.
+        // A message published afterwards is written (one inline entry, no messages row: it is in one queue).
         var probe = Text("probe");
         await vhost.PublishAsync("", probe);
-        Assert.InRange(temp.Scalar("SELECT MAX(id) FROM messages"), 1, count);
+        Assert.Equal(1, temp.Count("queue_messages"));
+        Assert.Equal(0, temp.Count("messages"));
 
         await queue.AckAsync([Assert.Single(queue.Take(1, Lease)).Tag]);
         await temp.RestartAsync();
@@ -141,7 +142,7 @@ public sealed class JournalTests
         Assert.Equal(7, await queue.PurgeAsync());
 
         Assert.Equal(3, temp.Count("queue_messages"));
-        Assert.Equal(3, temp.Count("messages"));
+        Assert.Equal(0, temp.Count("messages")); // single-queue messages are inline in their entries
         await temp.RestartAsync();
         var again = temp.Broker().GetVhost("default")!.GetQueue("q")!;
         var after = again.Take(10, Lease);
@@ -167,7 +168,7 @@ public sealed class JournalTests
         Assert.Null(again.GetQueue("doomed"));
         Assert.Equal(0, temp.Count("queues", "Name = 'doomed'"));
         Assert.Equal(2, temp.Count("queue_messages"));
-        Assert.Equal(2, temp.Count("messages"));
+        Assert.Equal(0, temp.Count("messages")); // single-queue messages are inline in their entries
         Assert.Equal(["k0", "k1"], again.GetQueue("kept")!.Take(10, Lease).Select(d => d.Message.Text()));
     }
 
@@ -220,7 +221,7 @@ public sealed class JournalTests
         await temp.FlushAsync();
 
         Assert.Equal(1, temp.Count("queue_messages"));
-        Assert.Equal(1, temp.Count("messages"));
+        Assert.Equal(0, temp.Count("messages")); // a single-queue message is inline in its entry
         await temp.RestartAsync();
         var again = temp.Broker().GetVhost("default")!.GetQueue("q")!;
         Assert.Equal("m", Assert.Single(again.Take(10, Lease)).Message.Text());

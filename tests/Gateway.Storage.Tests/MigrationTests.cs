@@ -12,7 +12,7 @@ namespace Gateway.Storage.Tests;
 public sealed class MigrationTests
 {
     private const string FirstMigration = "20261127054905_InitialTopology";
-    private const string LatestMigration = "20261127090528_Webhooks";
+    private const string LatestMigration = "20261207113500_InlineQueueMessages";
 
     /// <summary>Creates the file with the first migration only, then inserts a queue row the way that version stored it.</summary>
     private static void CreateFirstVersionDatabase(TempStore temp)
@@ -52,7 +52,7 @@ public sealed class MigrationTests
         Assert.True(TableExists(temp, "messages"));
         Assert.True(TableExists(temp, "queue_messages"));
         Assert.Equal(1, temp.Count("__EFMigrationsHistory", $"MigrationId = '{LatestMigration}'"));
-        Assert.Equal(5, temp.Count("__EFMigrationsHistory"));
+        Assert.Equal(6, temp.Count("__EFMigrationsHistory"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'expires_at'"));
         Assert.Equal(1, temp.Scalar("SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'not_before'"));
         Assert.True(TableExists(temp, "webhooks"));

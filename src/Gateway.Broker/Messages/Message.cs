@@ -37,8 +37,16 @@ public sealed class Message(string exchange, string routingKey, MessagePropertie
         return false;
     }
 
-    /// <summary>The journal's row id; 0 while no row is stored. Read and written by the journal writer only.</summary>
+    /// <summary>
+    /// Where the journal stores the message: the id of its row in the shared message table (positive); 0 while nothing
+    /// is stored; minus a queue's durable id while its only stored queue entry holds it inline, the entry of that queue
+    /// at <see cref="JournalSequence"/> (durable queue ids are positive). Read and written by the journal writer only
+    /// (and by recovery before it).
+    /// </summary>
     internal long JournalId;
+
+    /// <summary>The sequence of the queue entry holding the message inline, while <see cref="JournalId"/> is negative.</summary>
+    internal long JournalSequence;
 
     /// <summary>How many durable queue entries hold the message (the journal row goes with the last).</summary>
     internal int DurableReferences;

@@ -15,14 +15,28 @@ namespace Gateway.Storage.Journal;
 /// a commit is in flight, new operations gather for the next one, so the commit rate adapts to the load.
 /// </summary>
 /// <remarks>
+/// Two shapes of stored message. A message that one durable queue holds is one row: its queue entry, with the content
+/// inline (message_id 0); inserting it is one INSERT and removing it one DELETE. A message that several durable queues
+/// hold, or one larger than <see cref="MaxInlineBytes"/>, is stored once in messages, with one entry per queue pointing
+/// at it. The writer picks the shape when it writes the message's first entry, from how many durable queues hold it by
+/// then; a second entry that comes later (a fan-out whose inserts fell into two batches) first moves the content from
+/// the inline entry into a messages row, so a shared message never has an inline entry beside it.
+/// <para>
 /// Inside a batch, an entry inserted and removed again (a message acked before its insert committed) cancels out:
 /// neither statement runs, and a message none of whose entries survive is never written. Error tiers: a failed
 /// batch is rolled back and every waiter in it fails with <see cref="StorageException"/> (publishes answer 503,
 /// nothing is confirmed); the loop goes on with the next batch, so a full disk or a locked file is survivable.
+/// </para>
 /// </remarks>
 internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
 {
     private const int MaxBatch = 16_384;
+
+    // The largest message (body, encoded properties, exchange and routing key) written inline in its queue entry; a
+    // larger one takes the two-row shape even in one queue. queue_messages is a WITHOUT ROWID table, whose rows stay on
+    // their b-tree page only up to ~1,000 bytes (4 KB pages); a longer row spills to an overflow page of its own, and
+    // a 1 KB body inline cost 2.4x the writer CPU of the two rows (bench/README.md, "The publish path (issue 16)").
+    private const int MaxInlineBytes = 640;
 
     private enum OpKind : byte { Insert, Delivered, Remove, Delay, BeginAtomic, EndAtomic, Barrier }
 
@@ -39,9 +53,10 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     private readonly List<Op> _batch = new(1024);
     private readonly HashSet<(long, long)> _insertedInBatch = [];
     private readonly HashSet<(long, long)> _cancelled = [];
-    private readonly List<Message> _assignedInBatch = [];
-    private readonly List<(Message Message, long Id)> _clearedInBatch = [];
-    private readonly SqliteCommand _insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage;
+    // Where the messages written or cleared in this batch were stored before it: restored when the batch rolls back.
+    private readonly List<(Message Message, long Id, long Sequence)> _undo = [];
+    private readonly SqliteCommand _insertMessage, _insertEntry, _insertInline, _share, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage;
+    private readonly SqliteCommand[] _commands;
     private long _lastMessageId;
     private int _openGroups;
     private readonly Histogram<int>? _batchSize;
@@ -75,10 +90,19 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
             "$id", "$exchange", "$key", "$properties", "$body");
         _insertEntry = Prepare("INSERT INTO queue_messages (queue_id, sequence, message_id, delivery_count, expires_at, not_before) VALUES ($q, $s, $m, 0, $e, $n)",
             "$q", "$s", "$m", "$e", "$n");
+        _insertInline = Prepare("""
+            INSERT INTO queue_messages (queue_id, sequence, message_id, delivery_count, expires_at, not_before, exchange, routing_key, properties, body)
+            VALUES ($q, $s, 0, 0, $e, $n, $exchange, $key, $properties, $body)
+            """, "$q", "$s", "$e", "$n", "$exchange", "$key", "$properties", "$body");
+        _share = Prepare("""
+            UPDATE queue_messages SET message_id = $m, exchange = NULL, routing_key = NULL, properties = NULL, body = NULL
+            WHERE queue_id = $q AND sequence = $s
+            """, "$m", "$q", "$s");
         _updateDelivery = Prepare("UPDATE queue_messages SET delivery_count = $c WHERE queue_id = $q AND sequence = $s", "$c", "$q", "$s");
         _updateNotBefore = Prepare("UPDATE queue_messages SET not_before = $n WHERE queue_id = $q AND sequence = $s", "$n", "$q", "$s");
         _deleteEntry = Prepare("DELETE FROM queue_messages WHERE queue_id = $q AND sequence = $s", "$q", "$s");
         _deleteMessage = Prepare("DELETE FROM messages WHERE id = $id", "$id");
+        _commands = [_insertMessage, _insertEntry, _insertInline, _share, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage];
         // A dedicated thread: each commit blocks on fsync, which must not hold one of the few thread-pool threads
         // that serve requests (on 2 cores that starved the very publishers whose operations it was waiting for).
         _thread = new Thread(Run) { IsBackground = true, Name = "Gateway journal writer" };
@@ -202,8 +226,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         {
             var started = Stopwatch.GetTimestamp();
             using var transaction = _connection.BeginTransaction();
-            foreach (SqliteCommand command in (SqliteCommand[])[_insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage])
-                command.Transaction = transaction;
+            foreach (var command in _commands) command.Transaction = transaction;
             foreach (var op in _batch) Execute(op);
             var committing = Stopwatch.GetTimestamp();
             transaction.Commit();
@@ -218,8 +241,13 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
         catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
         {
             failure = new StorageException("The message journal could not commit: " + e.Message, e);
-            foreach (var message in _assignedInBatch) message.JournalId = 0; // rolled back: not stored
-            foreach (var (message, id) in _clearedInBatch) message.JournalId = id; // rolled back: still stored
+            // Rolled back: every message is stored as it was before the batch (newest change undone first).
+            for (var i = _undo.Count - 1; i >= 0; i--)
+            {
+                var (message, id, sequence) = _undo[i];
+                message.JournalId = id;
+                message.JournalSequence = sequence;
+            }
             _commitFailures?.Add(1);
             _lastFailure = e.Message;
             LogCommitFailed(e, _batch.Count);
@@ -230,8 +258,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
             if (failure is null) op.Ticket.Release();
             else op.Ticket.Fail(failure);
         }
-        _assignedInBatch.Clear();
-        _clearedInBatch.Clear();
+        _undo.Clear();
     }
 
     private void FindCancellations()
@@ -256,25 +283,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                 return; // nothing to write: its ticket is released with the batch's commit
             case OpKind.Insert:
                 if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
-                var message = op.Message!;
-                if (message.JournalId == 0)
-                {
-                    message.JournalId = ++_lastMessageId;
-                    _assignedInBatch.Add(message);
-                    var p = _insertMessage.Parameters;
-                    p[0].Value = message.JournalId;
-                    p[1].Value = message.Exchange;
-                    p[2].Value = message.RoutingKey;
-                    p[3].Value = (object?)FieldCodec.EncodeProperties(message.Properties) ?? DBNull.Value;
-                    p[4].Value = Bytes(message.Body);
-                    _insertMessage.ExecuteNonQuery();
-                }
-                _insertEntry.Parameters[0].Value = op.QueueId;
-                _insertEntry.Parameters[1].Value = op.Sequence;
-                _insertEntry.Parameters[2].Value = message.JournalId;
-                _insertEntry.Parameters[3].Value = op.Time1;
-                _insertEntry.Parameters[4].Value = op.Time2;
-                _insertEntry.ExecuteNonQuery();
+                Insert(op);
                 return;
             case OpKind.Delay:
                 if (_cancelled.Count > 0 && _cancelled.Contains((op.QueueId, op.Sequence))) return;
@@ -293,22 +302,90 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
                 _updateDelivery.ExecuteNonQuery();
                 return;
             case OpKind.Remove:
-                if (_cancelled.Count == 0 || !_cancelled.Contains((op.QueueId, op.Sequence)))
-                {
-                    _deleteEntry.Parameters[0].Value = op.QueueId;
-                    _deleteEntry.Parameters[1].Value = op.Sequence;
-                    _deleteEntry.ExecuteNonQuery();
-                }
-                if (op.Last && op.Message!.JournalId != 0)
-                {
-                    _deleteMessage.Parameters[0].Value = op.Message.JournalId;
-                    _deleteMessage.ExecuteNonQuery();
-                    _clearedInBatch.Add((op.Message, op.Message.JournalId));
-                    op.Message.JournalId = 0;
-                }
+                Remove(op);
                 return;
         }
     }
+
+    private void Insert(in Op op)
+    {
+        var message = op.Message!;
+        if (message.JournalId <= 0)
+        {
+            var properties = FieldCodec.EncodeProperties(message.Properties);
+            if (message.JournalId == 0 && Volatile.Read(ref message.DurableReferences) <= 1 && op.QueueId > 0
+                && message.Body.Length + (properties?.Length ?? 0) + message.Exchange.Length + message.RoutingKey.Length <= MaxInlineBytes)
+            {
+                // The only durable queue holding it (so far): one row with the content inline.
+                Remember(message);
+                message.JournalId = -op.QueueId;
+                message.JournalSequence = op.Sequence;
+                var p = _insertInline.Parameters;
+                p[0].Value = op.QueueId;
+                p[1].Value = op.Sequence;
+                p[2].Value = op.Time1;
+                p[3].Value = op.Time2;
+                p[4].Value = message.Exchange;
+                p[5].Value = message.RoutingKey;
+                p[6].Value = (object?)properties ?? DBNull.Value;
+                p[7].Value = Bytes(message.Body);
+                _insertInline.ExecuteNonQuery();
+                return;
+            }
+            Remember(message);
+            var inlineQueue = -message.JournalId;
+            message.JournalId = ++_lastMessageId;
+            var m = _insertMessage.Parameters;
+            m[0].Value = message.JournalId;
+            m[1].Value = message.Exchange;
+            m[2].Value = message.RoutingKey;
+            m[3].Value = (object?)properties ?? DBNull.Value;
+            m[4].Value = Bytes(message.Body);
+            _insertMessage.ExecuteNonQuery();
+            if (inlineQueue != 0)
+            {
+                // A second queue took it after its first entry was written inline: that entry now points at the row.
+                _share.Parameters[0].Value = message.JournalId;
+                _share.Parameters[1].Value = inlineQueue;
+                _share.Parameters[2].Value = message.JournalSequence;
+                _share.ExecuteNonQuery();
+            }
+        }
+        _insertEntry.Parameters[0].Value = op.QueueId;
+        _insertEntry.Parameters[1].Value = op.Sequence;
+        _insertEntry.Parameters[2].Value = message.JournalId;
+        _insertEntry.Parameters[3].Value = op.Time1;
+        _insertEntry.Parameters[4].Value = op.Time2;
+        _insertEntry.ExecuteNonQuery();
+    }
+
+    private void Remove(in Op op)
+    {
+        if (_cancelled.Count == 0 || !_cancelled.Contains((op.QueueId, op.Sequence)))
+        {
+            _deleteEntry.Parameters[0].Value = op.QueueId;
+            _deleteEntry.Parameters[1].Value = op.Sequence;
+            _deleteEntry.ExecuteNonQuery();
+        }
+        var message = op.Message!;
+        if (message.JournalId < 0)
+        {
+            // The inline entry went with the message's content; any other entry removed here was never written.
+            if (message.JournalId != -op.QueueId || message.JournalSequence != op.Sequence) return;
+            Remember(message);
+            message.JournalId = 0;
+        }
+        else if (op.Last && message.JournalId != 0)
+        {
+            _deleteMessage.Parameters[0].Value = message.JournalId;
+            _deleteMessage.ExecuteNonQuery();
+            Remember(message);
+            message.JournalId = 0;
+        }
+    }
+
+    // Records where a message is stored before the batch changes it (see _undo).
+    private void Remember(Message message) => _undo.Add((message, message.JournalId, message.JournalSequence));
 
     private static byte[] Bytes(ReadOnlyMemory<byte> body) =>
         MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
@@ -319,7 +396,7 @@ internal sealed partial class JournalWriter : IMessageJournal, IAsyncDisposable
     {
         _ops.Writer.TryComplete();
         await _stopped.Task.ConfigureAwait(false);
-        foreach (var command in new[] { _insertMessage, _insertEntry, _updateDelivery, _updateNotBefore, _deleteEntry, _deleteMessage }) command.Dispose();
+        foreach (var command in _commands) command.Dispose();
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Journal commit of {Operations} operations failed; their publishes are not confirmed")]
