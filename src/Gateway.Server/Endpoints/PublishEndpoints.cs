@@ -34,20 +34,21 @@ internal static class PublishEndpoints
                 var (broker, validator, type, limits, access, memory) = singletons.Get();
                 if (access.Check(http.HttpContext, vhost, Permission.Write, exchange) is { } denied) return denied;
                 if (memory.Refusal(http.HttpContext) is { } alarm) return alarm;
-                var request = await JsonBody.ReadAsync(http, type);
-                // The plain checks first; the validator, which words the failures, only when they fail.
-                if (!PublishChecks.IsValid(request, limits) && RequestValidation.Check(validator, request) is { } invalid) return invalid;
+                var name = MessageMapping.ExchangeName(exchange);
+                var body = await PublishBody.ReadAsync(http, type, name, limits.MaxMessageBytes);
+                // Not the common shape: the serializer's request and its checks (the validator words the failures).
+                if (body.Request is { } request && !PublishChecks.IsValid(request, limits) && RequestValidation.Check(validator, request) is { } invalid)
+                    return invalid;
                 var v = await broker.GetVhostAsync(vhost, http.HttpContext.RequestAborted);
                 if (v is null) return MissingVhost(vhost, exchange);
-                var name = MessageMapping.ExchangeName(exchange);
-                if (MessageMapping.ToMessage(name, request, limits.MaxMessageBytes) is not { } message) return TooLarge(limits);
+                if ((body.Message ?? MessageMapping.ToMessage(name, body.Request!, limits.MaxMessageBytes)) is not { } message) return TooLarge(limits);
                 RequireDelayFeature(broker, message);
                 var outcome = await v.PublishAsync(name, message, http.HttpContext.RequestAborted);
                 if (Refusal(outcome, vhost, exchange) is { } refused) return refused;
                 if (outcome.Rejected > 0) return PublishRefusals.Rejected(outcome);
-                if (!outcome.Routed && request.Mandatory)
-                    return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{request.RoutingKey}'.");
-                return PublishAnswer.For(outcome, request.Mandatory);
+                if (!outcome.Routed && body.Mandatory)
+                    return Problems.Unroutable($"The message is mandatory and no queue took it from exchange '{exchange}' with routing key '{message.RoutingKey}'.");
+                return PublishAnswer.For(outcome, body.Mandatory);
             })
             .Accepts<PublishRequest>("application/json")
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)

@@ -19,28 +19,35 @@ internal static class JsonBody
 
     public static async ValueTask<T> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type)
     {
-        if (!IsJson(request))
-            throw new BadHttpRequestException($"Expected a JSON body (Content-Type application/json), got '{request.ContentType}'.",
-                StatusCodes.Status415UnsupportedMediaType);
-        var reader = request.BodyReader;
-        var result = request.ContentLength is > 0 and <= int.MaxValue and var length
-            ? await reader.ReadAtLeastAsync((int)length, request.HttpContext.RequestAborted)
-            : await ReadToEndAsync(reader, request.HttpContext.RequestAborted);
+        var result = await ReadWholeAsync(request);
         try
         {
             return Parse(result.Buffer, type);
         }
         finally
         {
-            reader.AdvanceTo(result.Buffer.End);
+            request.BodyReader.AdvanceTo(result.Buffer.End);
         }
+    }
+
+    /// <summary>The whole body of a JSON request (415 when it is not JSON); the caller advances the body reader past it.</summary>
+    public static ValueTask<ReadResult> ReadWholeAsync(HttpRequest request)
+    {
+        if (!IsJson(request))
+            throw new BadHttpRequestException($"Expected a JSON body (Content-Type application/json), got '{request.ContentType}'.",
+                StatusCodes.Status415UnsupportedMediaType);
+        var reader = request.BodyReader;
+        return request.ContentLength is > 0 and <= int.MaxValue and var length
+            ? reader.ReadAtLeastAsync((int)length, request.HttpContext.RequestAborted)
+            : ReadToEndAsync(reader, request.HttpContext.RequestAborted);
     }
 
     // The usual Content-Type answered without parsing it into a media type object (HasJsonContentType does that).
     private static bool IsJson(HttpRequest request) =>
         request.ContentType is "application/json" or "application/json; charset=utf-8" || request.HasJsonContentType();
 
-    private static T Parse<T>(ReadOnlySequence<byte> body, JsonTypeInfo<T> type)
+    /// <summary>The body as <typeparamref name="T"/>; malformed JSON raises the framework's 400.</summary>
+    public static T Parse<T>(ReadOnlySequence<byte> body, JsonTypeInfo<T> type)
     {
         if (body.IsSingleSegment) return Parse(body.FirstSpan, type);
         // A body spread over the transport's buffers parses much faster once contiguous (batches of thousands).

@@ -33,13 +33,16 @@ internal static class MessageMapping
     private static readonly MessageProperties TransientOnly = new() { DeliveryMode = 1 };
     private static readonly MessageProperties PersistentOnly = new() { DeliveryMode = 2 };
 
+    /// <summary>The shared properties of a message that sets at most its delivery mode (1 or 2).</summary>
+    public static MessageProperties WithDeliveryMode(int? mode) => mode switch { null => MessageProperties.Empty, 1 => TransientOnly, _ => PersistentOnly };
+
     public static MessageProperties ToProperties(MessagePropertiesDto? dto) => dto switch
     {
         null => MessageProperties.Empty,
         // The common shapes share one immutable instance instead of one per message.
         { DeliveryMode: var mode, ContentType: null, ContentEncoding: null, Headers: null, Priority: null, CorrelationId: null,
           ReplyTo: null, Expiration: null, MessageId: null, Timestamp: null, Type: null, UserId: null, AppId: null } =>
-            mode switch { null => MessageProperties.Empty, 1 => TransientOnly, 2 => PersistentOnly, _ => Create(dto) },
+            mode is null or 1 or 2 ? WithDeliveryMode(mode) : Create(dto),
         _ => Create(dto),
     };
 
