@@ -63,6 +63,18 @@ internal static class MessageMapping
         AppId = dto.AppId,
     };
 
+    private static readonly MessagePropertiesDto EmptyDto = ToDto(MessageProperties.Empty);
+    private static readonly MessagePropertiesDto TransientOnlyDto = ToDto(TransientOnly);
+    private static readonly MessagePropertiesDto PersistentOnlyDto = ToDto(PersistentOnly);
+
+    /// <summary>
+    /// <see cref="ToDto(MessageProperties)"/>, with one instance for each of the shared common shapes: for answers that are serialized at
+    /// once and never changed (a WebSocket delivery frame).
+    /// </summary>
+    public static MessagePropertiesDto ToSharedDto(MessageProperties p) =>
+        ReferenceEquals(p, MessageProperties.Empty) ? EmptyDto : ReferenceEquals(p, TransientOnly) ? TransientOnlyDto
+        : ReferenceEquals(p, PersistentOnly) ? PersistentOnlyDto : ToDto(p);
+
     public static MessagePropertiesDto ToDto(MessageProperties p) => new()
     {
         ContentType = p.ContentType,

@@ -130,6 +130,7 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
     }
     private volatile bool _closing;
     private readonly ArrayBufferWriter<byte> _frameBuffer = new(1024);
+    private Utf8JsonWriter? _frameWriter;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<DeliveryTag, Subscription> _owned = [];
@@ -446,7 +447,7 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
         {
             Type = "delivery", Subscription = subscription.Id, DeliveryTag = delivery.Tag.ToString(), Redelivered = delivery.Redelivered,
             DeliveryCount = delivery.DeliveryCount, Exchange = MessageMapping.ApiExchangeName(message.Exchange), RoutingKey = message.RoutingKey,
-            Properties = MessageMapping.ToDto(message.Properties),
+            Properties = MessageMapping.ToSharedDto(message.Properties),
         };
         if (subscription.Binary) return SendLockedAsync(frame, message.Body);
         (frame.Payload, frame.PayloadEncoding) = MessageMapping.EncodePayload(message.Body.Span);
@@ -661,7 +662,10 @@ internal sealed class SocketSession(WebSocket socket, IBrokerVhost vhost, IValid
     {
         _frameBuffer.ResetWrittenCount();
         if (binaryPayload is not null) BinaryFrame.BeginHeader(_frameBuffer);
-        using (var writer = new Utf8JsonWriter(_frameBuffer)) JsonSerializer.Serialize(writer, frame, _serverFrame);
+        // One writer for the socket's life, reset onto the buffer for each frame (the send lock makes it exclusive).
+        var writer = _frameWriter ??= new Utf8JsonWriter(_frameBuffer);
+        writer.Reset(_frameBuffer);
+        JsonSerializer.Serialize(writer, frame, _serverFrame);
         if (binaryPayload is { } payload) BinaryFrame.EndHeader(_frameBuffer, payload.Span);
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             await socket.SendAsync(_frameBuffer.WrittenMemory, binaryPayload is null ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
