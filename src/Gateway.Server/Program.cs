@@ -169,7 +169,7 @@ static WebApplication BuildApp(string[] args)
     app.UseUrlPathGuard();
     app.UseRecoveryGate();
     // The dashboard's files and the Swagger UI are public shells that hold no data (their API calls carry the key): served
-    // before authentication, so that the fallback policy (an API key for everything) does not apply to them.
+    // before authentication, so that the rule "an API key for everything" (UseAuthenticatedUsers) does not apply to them.
     app.UseDashboard();
     // The UI's middleware matches every request's path with regular expressions: keep it off the API's hot path.
     app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(o =>
