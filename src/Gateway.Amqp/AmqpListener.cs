@@ -59,8 +59,11 @@ public sealed partial class AmqpListener : IAsyncDisposable
     [LoggerMessage(EventId = 4603, Level = LogLevel.Debug, Message = "AMQP TLS handshake with {Remote} failed")]
     private partial void LogTlsFailed(EndPoint? remote, Exception exception);
 
-    /// <summary>Binds the port and starts accepting.</summary>
-    public Task StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Binds the port, and starts accepting once <paramref name="acceptAfter"/> completes (the host's recovery):
+    /// clients connecting before wait in the listen backlog.
+    /// </summary>
+    public Task StartAsync(Task? acceptAfter = null, CancellationToken cancellationToken = default)
     {
         var address = IPAddress.Parse(_options.Address);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -77,7 +80,19 @@ public sealed partial class AmqpListener : IAsyncDisposable
         }
         _socket = socket;
         LogListening(LocalEndPoint, _certificate is null ? "amqp" : "amqps");
-        _accepting = Task.Run(AcceptLoopAsync, CancellationToken.None);
+        _accepting = Task.Run(async () =>
+        {
+            if (acceptAfter is not null)
+                try
+                {
+                    await acceptAfter.WaitAsync(_stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            await AcceptLoopAsync();
+        }, CancellationToken.None);
         return Task.CompletedTask;
     }
 
