@@ -47,9 +47,32 @@ public sealed class AmqpGateway : SecuredGateway
         return vhost;
     }
 
+    /// <summary>A new vhost, a connection to it, a channel and a durable queue (named <paramref name="queue"/>).</summary>
+    internal async Task<Session> SessionAsync(string queue = "q", CreateChannelOptions? options = null)
+    {
+        var vhost = await NewVhostAsync();
+        var connection = await ConnectAsync(vhost);
+        var channel = await connection.CreateChannelAsync(options);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        return new Session(this, vhost, connection, channel, queue);
+    }
+
     protected override void Dispose(bool disposing)
     {
         _admin?.Dispose();
         base.Dispose(disposing);
     }
+}
+
+/// <summary>A test's vhost, connection, channel and queue; disposing closes the connection.</summary>
+internal sealed record Session(AmqpGateway Gateway, string Vhost, IConnection Connection, IChannel Channel, string Queue) : IAsyncDisposable
+{
+    /// <summary>The queue as the HTTP API shows it now.</summary>
+    public Task<ApiQueue> QueueInfoAsync() => Gateway.Admin.GetQueueAsync(Vhost, Queue);
+
+    /// <summary>Waits until the queue's counts satisfy <paramref name="condition"/>.</summary>
+    public Task WaitForQueueAsync(Func<ApiQueue, bool> condition, string what) =>
+        AmqpAssert.EventuallyAsync(async () => condition(await QueueInfoAsync()), what);
+
+    public async ValueTask DisposeAsync() => await Connection.DisposeAsync();
 }

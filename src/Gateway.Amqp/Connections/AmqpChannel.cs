@@ -51,6 +51,7 @@ internal sealed partial class AmqpChannel
     private ulong _lastDeliveryTag;
     private ushort _consumerPrefetch;
     private SemaphoreSlim? _channelCredit;
+    private int _channelPrefetch;
     private TaskCompletionSource? _flowPaused;
     private string? _lastQueue;
 
@@ -608,18 +609,20 @@ internal sealed partial class AmqpChannel
                 foreach (var (t, _) in _unacked.Where(p => tag == 0 || p.Key <= tag).ToList()) _unacked.Remove(t);
             }
         }
+        // Settled in the engine first, then released: a cancelled consumer's subscription may end with the release,
+        // and would requeue what it still held.
         if (many is null)
         {
-            Released(single);
             Observe(kind == Settlement.Ack ? single.Queue.AckAsync([single.Tag]) : single.Queue.NackAsync([single.Tag], requeue));
+            Released(single);
             return ValueTask.CompletedTask;
         }
-        foreach (var u in many) Released(u);
         foreach (var group in many.GroupBy(u => u.Queue))
         {
             DeliveryTag[] tags = [.. group.Select(u => u.Tag).OrderBy(t => t.Id)];
             Observe(kind == Settlement.Ack ? group.Key.AckAsync(tags) : group.Key.NackAsync(tags, requeue));
         }
+        foreach (var u in many) Released(u);
         return ValueTask.CompletedTask;
     }
 
@@ -657,6 +660,7 @@ internal sealed partial class AmqpChannel
             // A limit shared by the channel's consumers (RabbitMQ's global=true): credit taken per delivery, given
             // back per settlement. Deliveries made under an earlier limit give back to the semaphore they took from.
             _channelCredit = count == 0 ? null : new SemaphoreSlim(count, int.MaxValue);
+            _channelPrefetch = count;
             lock (_lock)
                 foreach (var consumer in _consumers.Values) consumer.ChannelCredit = _channelCredit;
         }
@@ -1004,6 +1008,8 @@ internal sealed partial class AmqpChannel
         }
         var limits = Server.Limits;
         var prefetch = a.NoAck || _consumerPrefetch == 0 ? limits.MaxPrefetch : Math.Min((int)_consumerPrefetch, limits.MaxPrefetch);
+        // Under a channel-wide limit the engine need not hand the consumer more than that limit either.
+        if (!a.NoAck && _channelCredit is not null) prefetch = Math.Min(prefetch, _channelPrefetch);
         var consumer = new AmqpConsumer(this, tag, queue, a.NoAck, a.Exclusive ? key : null);
         if (a.Exclusive && !Server.ExclusiveConsumers.TryAdd(key, consumer))
             throw AmqpException.Channel(ReplyCode.AccessRefused, $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' in exclusive use");

@@ -682,6 +682,16 @@ internal sealed partial class AmqpConnection
             if (e.IsConnectionError) throw;
             channel.CloseWithError(e);
         }
+        catch (BrokerException e)
+        {
+            var error = AmqpChannel.ToAmqp(e);
+            error.Method = method;
+            channel.CloseWithError(error);
+        }
+        catch (FeatureNotSupportedException e)
+        {
+            throw new AmqpException(ReplyCode.NotImplemented, "NOT_IMPLEMENTED - " + e.Message, isConnectionError: true, method);
+        }
         catch (Exception e) when (e is StorageException or BrokerUnavailableException)
         {
             throw new AmqpException(ReplyCode.InternalError, "INTERNAL_ERROR - the operation could not be stored or the backend is unavailable: " + e.Message,
