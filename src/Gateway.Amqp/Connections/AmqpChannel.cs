@@ -640,9 +640,9 @@ internal sealed partial class AmqpChannel
         var requeue = r.ReadBit();
         r.End();
         if (!requeue) throw AmqpException.Connection(ReplyCode.NotImplemented, "NOT_IMPLEMENTED - basic.recover with requeue=false");
-        var recovered = SettleAsync(0, multiple: true, Settlement.Nack, requeue: true);
+        // recover-ok goes first, so that the redeliveries follow it as they do from RabbitMQ.
         if (answer) Reply(MethodId.BasicRecoverOk, null);
-        return recovered;
+        return SettleAsync(0, multiple: true, Settlement.Nack, requeue: true);
     }
 
     // ---------------------------------------------------------------- qos, flow
