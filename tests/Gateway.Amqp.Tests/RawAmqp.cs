@@ -187,6 +187,55 @@ internal sealed class RawAmqp : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the sending side (the server reads the end of the stream); reading goes on.</summary>
+    public void ShutdownSend()
+    {
+        try
+        {
+            _client.Client.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Reset by the server already.
+        }
+    }
+
+    /// <summary>Every byte until the server closes the socket (null when it does not within the timeout).</summary>
+    public async Task<byte[]?> ReadToEndAsync()
+    {
+        using var timeout = new CancellationTokenSource(Timeout);
+        var all = new MemoryStream();
+        try
+        {
+            await _stream.CopyToAsync(all, timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        catch (IOException)
+        {
+            // Reset by the server: what arrived before counts.
+        }
+        return all.ToArray();
+    }
+
+    /// <summary>Splits bytes received into frames; a trailing partial frame is returned as null.</summary>
+    public static List<RawFrame?> SplitFrames(byte[] bytes)
+    {
+        var frames = new List<RawFrame?>();
+        var at = 0;
+        while (at < bytes.Length)
+        {
+            if (bytes.Length - at < 8) { frames.Add(null); break; }
+            var size = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(at + 3));
+            if (bytes.Length - at < size + 8 || bytes[at + 7 + size] != 0xCE) { frames.Add(null); break; }
+            frames.Add(new RawFrame(bytes[at], BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(at + 1)), bytes.AsSpan(at + 7, size).ToArray()));
+            at += size + 8;
+        }
+        return frames;
+    }
+
     public ValueTask DisposeAsync()
     {
         _client.Dispose();
