@@ -32,12 +32,22 @@ public sealed partial class AmqpListener : IAsyncDisposable
     private Task? _accepting;
 
     /// <summary>Creates the listener; <see cref="StartAsync"/> binds it.</summary>
-    public AmqpListener(IBroker broker, IAmqpAuthority authority, AmqpOptions options, AmqpLimits limits, ILoggerFactory loggers)
+    /// <param name="broker">The engine every connection works on.</param>
+    /// <param name="authority">Sign-in and permission checks.</param>
+    /// <param name="options">The listener's settings.</param>
+    /// <param name="limits">The gateway's message limits.</param>
+    /// <param name="loggers">Where connections log.</param>
+    /// <param name="publishingBlocked">
+    /// True while publishers must wait (the host's memory alarm): a connection that publishes then gets
+    /// connection.blocked and is not read from until it turns false (connection.unblocked), as RabbitMQ does.
+    /// </param>
+    public AmqpListener(IBroker broker, IAmqpAuthority authority, AmqpOptions options, AmqpLimits limits, ILoggerFactory loggers,
+        Func<bool>? publishingBlocked = null)
     {
         if (options.Validate() is { } invalid) throw new ArgumentException(invalid, nameof(options));
         _options = options;
         _logger = loggers.CreateLogger<AmqpListener>();
-        Server = new AmqpServer(broker, authority, options, limits, loggers.CreateLogger<AmqpConnection>());
+        Server = new AmqpServer(broker, authority, options, limits, loggers.CreateLogger<AmqpConnection>()) { PublishingBlocked = publishingBlocked };
         if (options.CertificatePath is { Length: > 0 } path)
             _certificate = X509CertificateLoader.LoadPkcs12FromFile(path, options.CertificatePassword);
     }

@@ -8,7 +8,7 @@ namespace Gateway.Amqp.Tests;
 /// A secured in-memory gateway (the bootstrap administrator's key known) whose AMQP listener runs on a free loopback
 /// port; RabbitMQ.Client connects to it over a real socket. One per test class; tests isolate themselves in vhosts.
 /// </summary>
-public sealed class AmqpGateway : SecuredGateway
+public class AmqpGateway : SecuredGateway
 {
     private HttpClient? _admin;
 

@@ -55,6 +55,7 @@ internal sealed partial class AmqpConnection
     private long _lastReceived = Environment.TickCount64;
     private long _lastSent = Environment.TickCount64;
     private CancellationTokenRegistration _revocation;
+    private bool _clientHandlesBlocked;
 
     public AmqpConnection(AmqpServer server, Stream stream, string remote)
     {
@@ -339,6 +340,7 @@ internal sealed partial class AmqpConnection
             ["consumer_cancel_notify"] = true,
             ["per_consumer_qos"] = true,
             ["authentication_failure_close"] = true,
+            ["connection.blocked"] = true,
         },
     };
 
@@ -534,7 +536,9 @@ internal sealed partial class AmqpConnection
     private void StartOk(ReadOnlySpan<byte> args)
     {
         var r = new AmqpReader(args);
-        r.ReadTable(); // client properties
+        var client = r.ReadTable();
+        _clientHandlesBlocked = client?.GetValueOrDefault("capabilities") is Dictionary<string, object?> capabilities
+                                && capabilities.GetValueOrDefault("connection.blocked") is true;
         var mechanism = r.ReadShortStr();
         var response = r.ReadLongStrBytes();
         r.ReadShortStr(); // locale
@@ -651,6 +655,25 @@ internal sealed partial class AmqpConnection
             "CONNECTION_FORCED - the API key this connection signed in with was revoked or expired, or its user was deleted"), this);
     }
 
+    // A publisher meets the memory alarm: it is told (connection.blocked, to clients that announce the capability) and
+    // not read from until the alarm clears, as RabbitMQ does; its silence meanwhile is not a missed heartbeat.
+    private async Task WaitWhileBlockedAsync()
+    {
+        if (_clientHandlesBlocked)
+            Send(0, static (w, _) =>
+            {
+                var at = w.BeginMethod(0, MethodId.ConnectionBlocked);
+                w.WriteShortStr("low on memory (Gateway:Limits:MemoryHighWatermarkBytes)");
+                w.EndFrame(at);
+            });
+        while (Server.PublishingBlocked?.Invoke() == true)
+        {
+            Volatile.Write(ref _lastReceived, Environment.TickCount64);
+            await Task.Delay(50, _aborted.Token);
+        }
+        if (_clientHandlesBlocked) Send(0, static (w, _) => w.WriteMethod(0, MethodId.ConnectionUnblocked));
+    }
+
     // ---------------------------------------------------------------- channels
 
     private async ValueTask HandleChannelMethodAsync(ushort number, uint method, ReadOnlyMemory<byte> args)
@@ -672,6 +695,7 @@ internal sealed partial class AmqpConnection
             });
             return;
         }
+        if (method == MethodId.BasicPublish && Server.PublishingBlocked?.Invoke() == true) await WaitWhileBlockedAsync();
         try
         {
             await channel.HandleMethodAsync(method, args);

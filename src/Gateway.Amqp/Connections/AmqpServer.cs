@@ -14,6 +14,9 @@ internal sealed class AmqpServer(IBroker broker, IAmqpAuthority authority, AmqpO
     public AmqpLimits Limits { get; } = limits;
     public ILogger Logger { get; } = logger;
 
+    /// <summary>True while publishers must wait (the memory alarm); null: never.</summary>
+    public Func<bool>? PublishingBlocked { get; init; }
+
     /// <summary>Queues (vhost, name, incarnation) with an exclusive AMQP consumer, and that consumer.</summary>
     public ConcurrentDictionary<(string Vhost, string Queue, ulong Incarnation), object> ExclusiveConsumers { get; } = new();
 

@@ -22,7 +22,8 @@ public sealed class AmqpListenerService(IServiceProvider services, IOptions<Amqp
         if (!options.Value.Enabled || Durability.IsDocumentGeneration) return;
         var limits = services.GetRequiredService<IOptions<GatewayLimitsOptions>>().Value;
         var listener = new AmqpListener(services.GetRequiredService<IBroker>(), new AmqpAuthority(services.GetRequiredService<Security.Access>()), options.Value,
-            new AmqpLimits(limits.MaxMessageBytes, limits.MaxPrefetch), services.GetRequiredService<ILoggerFactory>());
+            new AmqpLimits(limits.MaxMessageBytes, limits.MaxPrefetch), services.GetRequiredService<ILoggerFactory>(),
+            services.GetRequiredService<Capacity.MemoryAlarm>() is var alarm ? () => alarm.IsRaised : null);
         try
         {
             await listener.StartAsync(readiness.Ready, cancellationToken);
