@@ -115,14 +115,18 @@ public sealed class BadInputSuiteTests(AmqpGateway gateway) : IClassFixture<Amqp
         }
     }
 
-    private sealed record Outcome(string Kind, List<ushort> ConnectionCloses, List<ushort> ChannelCloses, bool Ended, bool HeaderAnswered);
+    private sealed record Outcome(string Kind, List<ushort> ConnectionCloses, List<ushort> ChannelCloses, bool Ended, bool HeaderAnswered)
+    {
+        /// <summary>Why the case could not run (its handshake failed), or null.</summary>
+        public string? Error { get; init; }
+    }
 
-    private async Task<Outcome> RunAsync(int index)
+    private static async Task<Outcome> RunAsync(int index, int port)
     {
         var (kind, bytes) = Generate(index);
         if (kind == "wrong protocol header")
         {
-            await using var raw = await RawAmqp.ConnectAsync(gateway.AmqpPort);
+            await using var raw = await RawAmqp.ConnectAsync(port);
             await raw.TrySendAsync(bytes);
             raw.ShutdownSend();
             var answer = await raw.ReadToEndAsync();
@@ -131,11 +135,11 @@ public sealed class BadInputSuiteTests(AmqpGateway gateway) : IClassFixture<Amqp
         RawAmqp connection;
         if (kind == "garbage during the handshake")
         {
-            connection = await RawAmqp.ConnectAsync(gateway.AmqpPort);
+            connection = await RawAmqp.ConnectAsync(port);
             await connection.SendAsync(RawAmqp.Header);
             await connection.ExpectAsync(MethodId.ConnectionStart);
         }
-        else connection = await RawAmqp.OpenAsync(gateway.AmqpPort, AmqpGateway.AdminUser, SecuredGateway.AdminKey);
+        else connection = await RawAmqp.OpenAsync(port, AmqpGateway.AdminUser, SecuredGateway.AdminKey);
         await using (connection)
         {
             await connection.TrySendAsync(bytes);
@@ -153,15 +157,28 @@ public sealed class BadInputSuiteTests(AmqpGateway gateway) : IClassFixture<Amqp
     [Fact]
     public async Task Every_malformed_sequence_is_answered_by_the_specs_error_or_a_clean_close_and_the_gateway_keeps_serving()
     {
+        // The server starts here, once: the parallel cases below must not race to start it.
+        var port = gateway.AmqpPort;
         var outcomes = new Outcome[Cases];
         await Parallel.ForEachAsync(Enumerable.Range(0, Cases), new ParallelOptions { MaxDegreeOfParallelism = 8 },
-            async (i, _) => outcomes[i] = await RunAsync(i));
+            async (i, _) =>
+            {
+                try
+                {
+                    outcomes[i] = await RunAsync(i, port);
+                }
+                catch (Exception e) when (e is Xunit.Sdk.XunitException or IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+                {
+                    outcomes[i] = new Outcome(Generate(i).Kind, [], [], Ended: false, HeaderAnswered: true) { Error = e.Message };
+                }
+            });
 
         var failures = new List<string>();
         for (var i = 0; i < Cases; i++)
         {
             var o = outcomes[i];
-            if (!o.Ended) failures.Add($"case {i} ({o.Kind}): the server neither answered nor closed within {RawAmqp.Timeout.TotalSeconds} s");
+            if (o.Error is not null) failures.Add($"case {i} ({o.Kind}): {o.Error}");
+            else if (!o.Ended) failures.Add($"case {i} ({o.Kind}): the server neither answered nor closed within {RawAmqp.Timeout.TotalSeconds} s");
             if (!o.HeaderAnswered) failures.Add($"case {i} ({o.Kind}): a wrong protocol header was not answered with AMQP 0-9-1's");
             failures.AddRange(o.ConnectionCloses.Where(c => !ConnectionCodes.Contains(c)).Select(c => $"case {i} ({o.Kind}): connection.close {c}"));
             failures.AddRange(o.ChannelCloses.Where(c => !ChannelCodes.Contains(c)).Select(c => $"case {i} ({o.Kind}): channel.close {c}"));
