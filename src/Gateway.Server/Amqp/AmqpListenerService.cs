@@ -30,9 +30,12 @@ public sealed class AmqpListenerService(IServiceProvider services, IOptions<Amqp
         }
         catch (System.Net.Sockets.SocketException e)
         {
-            throw new InvalidOperationException(
+            // A start failure naming the setting, as an invalid value is ("Gateway cannot start: …", exit code 1).
+            throw new OptionsValidationException(AmqpOptions.Section, typeof(AmqpOptions),
+            [
                 $"The AMQP listener could not bind {options.Value.Address}:{options.Value.Port} ({e.SocketErrorCode}): set {AmqpOptions.Section}:Port " +
-                $"to a free port, or {AmqpOptions.Section}:Enabled to false.", e);
+                $"to a free port, or {AmqpOptions.Section}:Enabled to false.",
+            ]);
         }
         Listener = listener;
     }
