@@ -5,7 +5,7 @@ import { defineConfig } from '@playwright/test';
  * - browser: the dashboard driven in Debian's Chromium (/usr/bin/chromium; Playwright's own browser builds are not
  *   downloaded), against the built server started by fixtures/gateway.ts;
  * - sdk: the TypeScript client generated from openapi/v1.json (global-setup.ts) run against the same kind of
- *   server, its type check, and the OpenAPI lint.
+ *   server, its type check, the OpenAPI lint, and amqplib (a second AMQP client language) against the AMQP listener.
  * JUnit XML goes to $JUNIT_FILE (default test-results/junit.xml) for .ci/test.sh's summary line.
  */
 export default defineConfig({
@@ -41,6 +41,7 @@ export default defineConfig({
   },
   projects: [
     { name: 'browser', testMatch: /dashboard.*\.spec\.ts$/ },
-    { name: 'sdk', testMatch: /(sdk|openapi).*\.spec\.ts$/ },
+    // Matched on the file name only: a checkout folder named e.g. wt-amqp must not pull every spec in.
+    { name: 'sdk', testMatch: /(^|\/)(sdk|openapi|amqp)[^/]*\.spec\.ts$/ },
   ],
 });

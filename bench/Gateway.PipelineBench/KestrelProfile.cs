@@ -24,6 +24,7 @@ internal static class KestrelProfile
             .UseContentRoot(AppContext.BaseDirectory)
             .UseSetting("Gateway:DataPath", data)
             .UseSetting("Gateway:Auth:BootstrapKey", Key)
+            .UseSetting("Gateway:Amqp:Enabled", "false")
             .UseSetting("Logging:LogLevel:Default", "Warning")
             .UseSetting("urls", $"http://127.0.0.1:{port}"));
         factory.UseKestrel(port);

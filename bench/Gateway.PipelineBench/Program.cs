@@ -47,6 +47,7 @@ public class PublishPipeline
             .UseContentRoot(Path.Combine(AppContext.BaseDirectory))
             .UseSetting("Gateway:DataPath", _data)
             .UseSetting("Gateway:Auth:BootstrapKey", Key)
+            .UseSetting("Gateway:Amqp:Enabled", "false")
             .UseSetting("Logging:LogLevel:Default", "Warning")
             .ConfigureServices(services => services.AddSingleton<IStartupFilter, TrivialPostFilter>()));
         _client = _factory.CreateClient();

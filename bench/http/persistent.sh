@@ -27,7 +27,7 @@ export GATEWAY_KEY; GATEWAY_KEY=$(python3 -c 'import secrets; print(secrets.toke
 port=$(free_port); data=$(mktemp -d)
 url="http://127.0.0.1:$port/api/vhosts/default/exchanges/amq.default/publish"
 start_gateway() { # the same data folder each round: the journal of earlier rounds is purged, not deleted
-  (cd "$root" && Gateway__DataPath="$data" Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning \
+  (cd "$root" && Gateway__DataPath="$data" Gateway__Amqp__Enabled=false Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning \
     Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port" "$work/server/Gateway.Server") >"$work/server.log" 2>&1 & gpid=$!
   wait_up "http://127.0.0.1:$port/readyz"
   curl -fs -H "$auth" -XPUT "http://127.0.0.1:$port/api/vhosts/default/queues/bench-durable" -H 'content-type: application/json' \

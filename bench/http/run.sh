@@ -67,7 +67,7 @@ kill $bpid; wait $bpid 2>/dev/null || true
 # 2. Gateway: fresh process and data folder (synchronous=FULL, the default); HTTP/1.1 on $port and cleartext HTTP/2
 # (prior knowledge) on $h2port, as README "HTTP/2" configures them.
 port=$(free_port); h2port=$(free_port); data=$(mktemp -d)
-(cd "$root" && Gateway__DataPath="$data" Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning \
+(cd "$root" && Gateway__DataPath="$data" Gateway__Amqp__Enabled=false Gateway__Auth__BootstrapKey="$GATEWAY_KEY" Logging__LogLevel__Default=Warning \
   Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port" Kestrel__Endpoints__H2c__Url="http://127.0.0.1:$h2port" \
   Kestrel__Endpoints__H2c__Protocols=Http2 /tmp/gw-bench/server/Gateway.Server) >/tmp/gw-bench/server.log 2>&1 & gpid=$!
 wait_up "http://127.0.0.1:$port/readyz"

@@ -76,7 +76,7 @@ start_gateway() {
   local -a uris=()
   for i in 0 1 2; do n=$(( (first - 1 + i) % 3 + 1 )); uris+=("Gateway__RabbitMq__Uris__$i=amqp://guest:guest@127.0.0.1:$(amqp $n)/"); done
   env Gateway__Backend=RabbitMq "${uris[@]}" Gateway__RabbitMq__ManagementUri="http://127.0.0.1:$(mgmt "$first")/" \
-    Gateway__RabbitMq__NodeName="$name" Gateway__Auth__Enabled=false Gateway__DataPath="$data" Logging__LogLevel__Default=Warning \
+    Gateway__RabbitMq__NodeName="$name" Gateway__Auth__Enabled=false Gateway__DataPath="$data" Gateway__Amqp__Enabled=false Logging__LogLevel__Default=Warning \
     DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 dotnet "$out/server/Gateway.Server.dll" --urls "http://127.0.0.1:$port" >"$out/$name.log" 2>&1 &
   GW_PID=$!; gateways+=("$GW_PID"); GW_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 300); do

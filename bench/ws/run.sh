@@ -33,7 +33,7 @@ export GATEWAY_KEY=gw_benchmarkkey.$(python3 -c 'import secrets; print(secrets.t
 pin_server=(); pin_client=()
 [ -n "${SERVER_CPUS:-}" ] && pin_server=(taskset -c "$SERVER_CPUS")
 [ -n "${CLIENT_CPUS:-}" ] && pin_client=(taskset -c "$CLIENT_CPUS")
-Gateway__DataPath=$data Gateway__Auth__BootstrapKey=$GATEWAY_KEY Logging__LogLevel__Default=Warning \
+Gateway__DataPath=$data Gateway__Amqp__Enabled=false Gateway__Auth__BootstrapKey=$GATEWAY_KEY Logging__LogLevel__Default=Warning \
   "${pin_server[@]}" dotnet $dll --urls http://127.0.0.1:$port > $out/server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT

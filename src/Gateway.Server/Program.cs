@@ -133,6 +133,10 @@ static WebApplication BuildApp(string[] args)
     builder.Services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<IBroker>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
         sp.GetRequiredService<WebhookDispatcher>()));
     builder.Services.AddHostedService<MetricsStartup>();
+    builder.Services.AddOptions<Gateway.Amqp.AmqpOptions>().BindConfiguration(Gateway.Amqp.AmqpOptions.Section).ValidateOnStart();
+    builder.Services.AddSingleton<IValidateOptions<Gateway.Amqp.AmqpOptions>, Gateway.Server.Amqp.AmqpOptionsValidation>();
+    builder.Services.AddSingleton<Gateway.Server.Amqp.AmqpListenerService>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<Gateway.Server.Amqp.AmqpListenerService>());
     builder.Services.AddSingleton<Gateway.Server.Definitions.DefinitionsService>();
     builder.Services.AddValidatorsFromAssemblyContaining<PublishRequestValidator>(ServiceLifetime.Singleton, includeInternalTypes: true);
     builder.Services.ConfigureHttpJsonOptions(o =>

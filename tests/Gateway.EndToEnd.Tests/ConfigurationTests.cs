@@ -38,6 +38,12 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     [InlineData("Gateway__Storage__Provider", "Oracle", "Gateway:Storage:Provider")]
     [InlineData("Gateway__Storage__Provider", "PostgreSql", "Gateway:Storage:ConnectionString is required when Gateway:Storage:Provider is PostgreSql")]
     [InlineData("Gateway__RabbitMq__Uri", "amqp://localhost/", "Unknown setting Gateway:RabbitMq:Uri")]
+    [InlineData("Gateway__Amqp__Port", "70000", "Gateway:Amqp:Port must be from 0 to 65535")]
+    [InlineData("Gateway__Amqp__FrameMax", "1024", "Gateway:Amqp:FrameMax must be at least 4096")]
+    [InlineData("Gateway__Amqp__Address", "everywhere", "Gateway:Amqp:Address must be an IP address")]
+    [InlineData("Gateway__Amqp__HeartbeatSeconds", "-1", "Gateway:Amqp:HeartbeatSeconds must be from 0 to 65535")]
+    [InlineData("Gateway__Amqp__Enabled", "maybe", "Gateway:Amqp:Enabled")]
+    [InlineData("Gateway__Amqp__Prot", "5672", "Unknown setting Gateway:Amqp:Prot")]
     public async Task An_invalid_setting_stops_the_start_naming_the_setting(string variable, string value, string message)
     {
         var exited = await GatewayProcess.RunToExitAsync(Arguments(), Environment((variable, value)));
@@ -59,6 +65,21 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
         Assert.NotEqual(0, exited.ExitCode);
         Assert.Contains("Gateway cannot start: ", exited.StandardError);
         Assert.Contains(message, exited.StandardError);
+    }
+
+    [Fact]
+    public async Task An_AMQP_port_in_use_stops_the_start_naming_the_setting()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var exited = await GatewayProcess.RunToExitAsync(Arguments(), Environment(("Gateway__Amqp__Port", port)));
+        output.WriteLine($"exit {exited.ExitCode}{System.Environment.NewLine}{exited.StandardError}");
+
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.Contains("Gateway cannot start: ", exited.StandardError);
+        Assert.Contains($"could not bind 127.0.0.1:{port}", exited.StandardError);
+        Assert.Contains("Gateway:Amqp:Port", exited.StandardError);
     }
 
     [Fact]

@@ -72,6 +72,9 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <summary>The API of the current server process, on the <c>default</c> vhost.</summary>
     public GatewayApi Api { get; private set; } = null!;
 
+    /// <summary>The AMQP port of the server, the same across restarts (AMQP clients recover to it).</summary>
+    public int AmqpPort { get; private set; }
+
     /// <summary>The server's process id, for the log.</summary>
     public int ProcessId => _process?.Id ?? 0;
 
@@ -253,6 +256,9 @@ public sealed class GatewayProcess : IAsyncDisposable
         info.ArgumentList.Add(url);
         foreach (var argument in _arguments) info.ArgumentList.Add(argument);
         info.Environment["Gateway__DataPath"] = DataPath;
+        // Kept across restarts, so that AMQP clients recover to the same address (the HTTP port changes).
+        if (AmqpPort == 0) AmqpPort = FreeLoopbackPort();
+        info.Environment["Gateway__Amqp__Port"] = AmqpPort.ToString(CultureInfo.InvariantCulture);
         foreach (var (name, value) in Settings) info.Environment[name] = value;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         // "{port}" in a setting is the port of this start (e.g. Kestrel:Endpoints:Http:Url, which replaces --urls).
@@ -289,6 +295,8 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     private static void ConfigureEnvironment(ProcessStartInfo info)
     {
+        // Servers run in parallel, and RabbitMQ may hold AMQP's 5672: a free port unless the start chose one.
+        info.Environment.TryAdd("Gateway__Amqp__Port", "0");
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         // ASPNETCORE_* would win over DOTNET_* for the web host; the runner's own settings must not leak in.
         info.Environment.Remove("ASPNETCORE_ENVIRONMENT");

@@ -33,7 +33,9 @@ public class GatewayFactory : WebApplicationFactory<Program>
     {
         builder.UseSetting("Gateway:DataPath", DataPath).UseSetting("Gateway:Storage:Synchronous", "Normal")
             // Rates sampled ten times a second, so that tests see them move quickly.
-            .UseSetting("Gateway:Statistics:SampleIntervalMilliseconds", "100");
+            .UseSetting("Gateway:Statistics:SampleIntervalMilliseconds", "100")
+            // The AMQP listener takes a free port: test servers run in parallel, and RabbitMQ may hold 5672.
+            .UseSetting("Gateway:Amqp:Port", "0");
         if (!Authentication) builder.UseSetting("Gateway:Auth:Enabled", "false");
         else builder.UseSetting("Gateway:Auth:BootstrapKey", SecuredGateway.AdminKey);
         foreach (var (name, value) in Settings) builder.UseSetting(name, value);

@@ -26,6 +26,7 @@ internal sealed class KnownSettings(IConfiguration configuration) : IValidateOpt
         ("Gateway:EventStream", typeof(Endpoints.EventStreamOptions)),
         ("Gateway:Webhooks", typeof(Webhooks.WebhookOptions)),
         (Gateway.RabbitMq.RabbitMqOptions.Section, typeof(Gateway.RabbitMq.RabbitMqOptions)),
+        (Gateway.Amqp.AmqpOptions.Section, typeof(Gateway.Amqp.AmqpOptions)),
     ];
 
     /// <summary>Settings read on their own.</summary>

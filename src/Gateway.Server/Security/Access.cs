@@ -33,8 +33,11 @@ public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
         : principal.Identity?.IsAuthenticated == true ? principal.Identity.Name : null;
 
     /// <summary>Null when allowed, else the reason.</summary>
-    public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) =>
-        !Enabled ? null : UserOf(principal) is { } user ? users.Check(user, vhost, permission, resource) : "Not signed in.";
+    public string? Denial(ClaimsPrincipal principal, string vhost, Permission permission, string resource) => Denial(UserOf(principal), vhost, permission, resource);
+
+    /// <summary>Null when <paramref name="user"/> (null: not signed in) is allowed, else the reason; for callers that are not HTTP requests (AMQP).</summary>
+    public string? Denial(string? user, string vhost, Permission permission, string resource) =>
+        !Enabled ? null : user is not null ? users.Check(user, vhost, permission, resource) : "Not signed in.";
 
     /// <summary>
     /// Calls <paramref name="lost"/> when a change of the caller's permissions takes away reading <paramref name="queue"/>
@@ -65,8 +68,11 @@ public sealed class Access(UserDirectory users, IOptions<AuthOptions> options)
         Denial(http.User, vhost, permission, resource) is { } denied ? Problems.Forbidden(denied) : null;
 
     /// <summary>Whether the caller may see the vhost (a permission entry there, or the administrator tag).</summary>
-    public bool CanAccess(ClaimsPrincipal principal, string vhost) =>
-        !Enabled || (UserOf(principal) is { } user && (users.CanAccess(user, vhost) || users.HasTag(user, Administrator)));
+    public bool CanAccess(ClaimsPrincipal principal, string vhost) => CanAccess(UserOf(principal), vhost);
+
+    /// <summary>Whether <paramref name="user"/> (null: not signed in) may see the vhost; for callers that are not HTTP requests (AMQP).</summary>
+    public bool CanAccess(string? user, string vhost) =>
+        !Enabled || (user is not null && (users.CanAccess(user, vhost) || users.HasTag(user, Administrator)));
 
     /// <summary>The 403 answer when the caller may not see the vhost, else null.</summary>
     public ProblemHttpResult? CheckVhost(HttpContext http, string vhost) =>
