@@ -13,9 +13,10 @@ COPY appsettings.json /app/appsettings.json
 RUN mkdir -p /data && chown "$APP_UID" /data
 USER $APP_UID
 ENV Urls=http://0.0.0.0:8080 \
+    Gateway__Amqp__Address=0.0.0.0 \
     Gateway__DataPath=/data
 VOLUME /data
-EXPOSE 8080
+EXPOSE 8080 5672
 # The runtime image has no curl or wget: the server's own 'probe' command asks /healthz (exit 0 when it answers 2xx).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["dotnet", "Gateway.Server.dll", "probe", "http://127.0.0.1:8080/healthz"]

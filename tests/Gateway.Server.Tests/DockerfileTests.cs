@@ -36,7 +36,8 @@ public sealed class DockerfileTests
     {
         Assert.Equal("$APP_UID", Instruction("USER"));
         Assert.Equal("/data", Instruction("VOLUME"));
-        Assert.Equal("8080", Instruction("EXPOSE"));
+        Assert.Equal("8080 5672", Instruction("EXPOSE")); // HTTP and the AMQP listener
+        Assert.Contains("Gateway__Amqp__Address=0.0.0.0", Dockerfile);
         Assert.Contains("Gateway__DataPath=/data", Dockerfile);
         Assert.Contains("Urls=http://0.0.0.0:8080", Dockerfile);
         Assert.Matches(@"HEALTHCHECK .*CMD \[""dotnet"", ""Gateway.Server.dll"", ""probe"", ""http://127.0.0.1:8080/healthz""\]",
