@@ -197,7 +197,8 @@ public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : Back
         var got = await queue.GetAsync(5, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1));
         Assert.Equal(["a", "b"], got.Select(BodyOf));
         await queue.ExtendLeasesAsync([got[1].Tag], TimeSpan.FromSeconds(30));
-        await Task.Delay(1800);
+        // Until the 1-s lease of "a" has expired and put it back ("b"'s was extended): a condition, not a fixed wait.
+        Assert.Equal(1, await ReadyAsync(queue, 1));
         var late = await Assert.ThrowsAsync<BrokerException>(() => queue.AckAsync([got[0].Tag]));
         Assert.Equal(BrokerError.LeaseExpired, late.Error);
         var back = await queue.GetAsync(5, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
