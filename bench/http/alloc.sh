@@ -16,8 +16,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 out=/tmp/gw-alloc; mkdir -p "$out"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
+. "$here/common.sh"
 # measure label pid url: warm up, then wrk and dotnet-counters over the same seconds; the mean allocation rate of the
 # whole seconds inside the window (first and last sample dropped) over wrk's request rate.
 measure() {
@@ -40,6 +39,7 @@ open(f"/tmp/gw-alloc/{label}.per", "w").write(f"{per:.0f}")
 PY
 }
 
+rm -rf "$out/baseline" "$out/server" "$out/before" # fresh: another checkout's build leaves a manifest pointing into it
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o "$out/baseline" >/dev/null
 dotnet build -c Release "$root/src/Gateway.Server" -o "$out/server" >/dev/null
 export GATEWAY_KEY; GATEWAY_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'); auth="Authorization: Bearer $GATEWAY_KEY"
@@ -47,7 +47,7 @@ export GATEWAY_KEY; GATEWAY_KEY=$(python3 -c 'import secrets; print(secrets.toke
 port=$(free_port)
 "$out/baseline/Gateway.Baseline" --urls "http://127.0.0.1:$port" >/dev/null 2>&1 & bpid=$!
 trap 'kill $bpid ${gpid:-} 2>/dev/null || true' EXIT
-wait_up "http://127.0.0.1:$port/" || true
+wait_listening "http://127.0.0.1:$port/"
 measure baseline_post202_c64 $bpid "http://127.0.0.1:$port/publish"
 kill $bpid; wait $bpid 2>/dev/null || true
 

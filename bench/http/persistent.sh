@@ -12,8 +12,7 @@ root=$(cd "$here/../.." && pwd)
 ROUNDS=${ROUNDS:-3}; DUR=${DUR:-10}; WARM=${WARM:-20}; ANCHORS=${ANCHORS:-$root/../shared/anchors}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 work=/tmp/gw-persistent; rm -rf "$work"; mkdir -p "$work"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
+. "$here/common.sh"
 
 # The anchor's tool and cluster script, copied out of shared/ (read-only in CI).
 cp -r "$ANCHORS/rabbitmq/bench" "$work/anchor-bench"; cp "$ANCHORS/rabbitmq-cluster/cluster.sh" "$work/cluster.sh"

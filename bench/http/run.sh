@@ -12,8 +12,7 @@ DUR=${DUR:-8}; WARM=${WARM:-20}; SET=${SET:-quick}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
+. "$here/common.sh"
 rps() { grep -o 'rps=[0-9.]*' <<<"$1" | cut -d= -f2; }
 report() { # label wrk-output [messages-per-request]
   local kv; kv=$(grep -o 'WRKRESULT.*' <<<"$2" | cut -d' ' -f2-)
@@ -49,6 +48,8 @@ h2() {
 }
 purge() { [ -n "${api:-}" ] && { curl -fs -H "$auth" -XDELETE "$api/queues/bench/messages" >/dev/null; curl -fs -H "$auth" -XDELETE "$api/queues/bench-durable/messages" >/dev/null; } || true; }
 
+# Fresh output folders: a build of another checkout leaves a static-assets manifest there that points into it.
+rm -rf /tmp/gw-bench/baseline /tmp/gw-bench/server
 dotnet build -c Release "$root/bench/Gateway.Baseline" -o /tmp/gw-bench/baseline >/dev/null
 dotnet build -c Release "$root/src/Gateway.Server" -o /tmp/gw-bench/server >/dev/null
 
@@ -60,7 +61,7 @@ export GATEWAY_KEY; GATEWAY_KEY=$(python3 -c 'import secrets; print(secrets.toke
 port=$(free_port)
 /tmp/gw-bench/baseline/Gateway.Baseline --urls "http://127.0.0.1:$port" >/dev/null 2>&1 & bpid=$!
 trap 'kill $bpid ${gpid:-} 2>/dev/null || true' EXIT
-wait_up "http://127.0.0.1:$port/" || true
+wait_listening "http://127.0.0.1:$port/"
 run baseline_post202_c64 64 publish.lua "http://127.0.0.1:$port/publish"; base=$LAST
 kill $bpid; wait $bpid 2>/dev/null || true
 
