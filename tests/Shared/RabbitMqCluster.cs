@@ -178,8 +178,23 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
     public async Task StartNodeAsync(int i)
     {
         var started = Stopwatch.StartNew();
-        Launch(i);
-        await WaitBootedAsync(i);
+        for (var attempt = 1; ; attempt++)
+        {
+            Launch(i);
+            try
+            {
+                await WaitBootedAsync(i);
+                break;
+            }
+            catch (NodeBootFailedException e) when (attempt < BootAttempts && e.Transient)
+            {
+                // RabbitMQ 3.10 compares feature flags with every peer it reaches while booting; a peer that is itself
+                // still booting (every node restarted at once after a kill -9) can answer with a set it has not loaded
+                // yet, and the node stops with incompatible_feature_flags. Its data is intact: relaunch it, as a
+                // supervisor (systemd's Restart=on-failure, a Kubernetes pod) would.
+                Log($"{_nodes[i].Name} stopped at boot ({e.Reason}); relaunching it (attempt {attempt + 1} of {BootAttempts})");
+            }
+        }
         await WaitForRunningNodesAsync(_nodes.Count(n => BeamPid(n) is not null), from: i);
         Log($"{_nodes[i].Name} started and running in the cluster after {started.Elapsed.TotalSeconds:F1} s");
     }
@@ -480,7 +495,10 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
         return WaitUntilAsync(async () =>
         {
             if (node.Launcher is { HasExited: true } launcher)
-                throw Failure($"{node.Name} exited with code {launcher.ExitCode} while booting", node);
+            {
+                var reason = TransientBootFailures.FirstOrDefault(LogTail(node, 200).Contains);
+                throw new NodeBootFailedException(Failure($"{node.Name} exited with code {launcher.ExitCode} while booting", node).Message, reason);
+            }
             try
             {
                 using var response = await _http.GetAsync(new Uri(ManagementUris[i], "api/overview"));
@@ -489,6 +507,21 @@ public sealed class RabbitMqCluster : IAsyncDisposable, IDisposable
             catch (HttpRequestException) { return false; }
             catch (TaskCanceledException) { return false; }
         }, $"{node.Name} to boot", node);
+    }
+
+    /// <summary>How many times <see cref="StartNodeAsync"/> launches a node that stops at boot for a transient reason.</summary>
+    private const int BootAttempts = 3;
+
+    /// <summary>Boot failures caused by a peer's state at that moment, not by the node's own data or configuration.</summary>
+    private static readonly string[] TransientBootFailures = ["incompatible_feature_flags"];
+
+    /// <summary>A node's process exited before it finished booting.</summary>
+    private sealed class NodeBootFailedException(string message, string? reason) : InvalidOperationException(message)
+    {
+        /// <summary>The transient cause found in the node's logs; null when it is none of them.</summary>
+        public string? Reason { get; } = reason;
+
+        public bool Transient => Reason is not null;
     }
 
     // ---- management API -----------------------------------------------------------------------------------------
