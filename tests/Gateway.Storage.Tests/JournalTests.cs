@@ -44,6 +44,27 @@ public sealed class JournalTests
     }
 
     [Fact]
+    public async Task A_subscription_sees_a_persistent_delivery_only_once_its_mark_is_on_disk()
+    {
+        await using var temp = new TempStore(SynchronousMode.Full);
+        var vhost = temp.Broker().GetVhost("default")!;
+        var queue = vhost.DeclareQueue(new QueueDefinition("q")).Queue;
+        for (var i = 0; i < 100; i++) await vhost.PublishAsync("", Text($"m{i}"));
+
+        // Subscribing hands all 100 over at once (their marks are enqueued then). Each is pushed to a WebSocket, an
+        // event stream, a webhook or an AMQP consumer the moment it is read: a crash after that must bring it back
+        // redelivered, so each one read has its mark committed already.
+        var consumer = queue.Subscribe(100);
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(await consumer.Deliveries.WaitToReadAsync());
+            Assert.True(consumer.Deliveries.TryRead(out var delivery));
+            Assert.Equal($"m{i}", delivery.Message.Text());
+            Assert.Equal(1, temp.Scalar($"SELECT delivery_count FROM queue_messages WHERE sequence = {delivery.Sequence}"));
+        }
+    }
+
+    [Fact]
     public async Task A_long_poll_answers_only_once_the_delivery_mark_of_what_arrived_is_on_disk()
     {
         await using var temp = new TempStore(SynchronousMode.Full);

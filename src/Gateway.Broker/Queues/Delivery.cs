@@ -16,4 +16,7 @@ public readonly record struct Delivery(DeliveryTag Tag, Message Message, bool Re
     /// identifies the message for consumers that deduplicate, such as webhook receivers.
     /// </summary>
     public long Sequence { get; init; }
+
+    /// <summary>Its delivery mark was handed to the journal and may not be on disk yet (a persistent message of a durable queue).</summary>
+    internal bool MarkPending { get; init; }
 }

@@ -41,6 +41,9 @@ public sealed partial class MessageQueue
     private readonly LeaseTable _leases;
     private readonly QueueTimers _timers;
     private readonly IMessageJournal? _journal;
+
+    /// <summary>The journal of a durable queue; null for a queue kept in memory.</summary>
+    internal IMessageJournal? Journal => _journal;
     private PriorityQueue<QueueEntry, long>? _expiries;
     private PriorityQueue<QueueEntry, (long NotBefore, long Position)>? _delayed;
     private List<DeadLetter>? _dead;
@@ -769,6 +772,7 @@ public sealed partial class MessageQueue
         return new Delivery(new DeliveryTag(Incarnation, entry.DeliveryId), entry.Message, entry.Redelivered, entry.DeliveryCount)
         {
             Sequence = entry.Sequence,
+            MarkPending = entry.Journaled,
         };
     }
 
