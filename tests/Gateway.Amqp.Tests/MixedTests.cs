@@ -57,6 +57,35 @@ public sealed class MixedTests(AmqpGateway gateway) : IClassFixture<AmqpGateway>
     }
 
     [Fact]
+    public async Task An_exclusive_AMQP_consumer_refuses_WebSocket_subscribers_until_it_is_cancelled()
+    {
+        await using var s = await gateway.SessionAsync();
+        var inbox = await Inbox.ConsumeAsync(s.Channel, s.Queue, exclusive: true);
+        await using var socket = await TestServerSockets.ConnectWithKeyAsync(gateway, s.Vhost, SecuredGateway.AdminKey);
+
+        var refused = await socket.RequestAsync(new { type = "subscribe", id = "s", queue = s.Queue });
+        Assert.Equal("error", refused.Type());
+        Assert.Equal(403, refused.GetProperty("status").GetInt32());
+        Assert.Contains("exclusive", refused.Str("detail"));
+
+        await s.Channel.BasicCancelAsync(inbox.ConsumerTag);
+        await socket.SubscribeAsync(queue: s.Queue);   // free again
+        await s.Channel.BasicPublishAsync("", s.Queue, "after"u8.ToArray());
+        Assert.Equal("after", (await socket.DeliveriesAsync(1))[0].Str("payload"));
+    }
+
+    [Fact]
+    public async Task An_exclusive_AMQP_consume_is_refused_while_a_WebSocket_subscriber_consumes()
+    {
+        await using var s = await gateway.SessionAsync();
+        await using var socket = await TestServerSockets.ConnectWithKeyAsync(gateway, s.Vhost, SecuredGateway.AdminKey);
+        await socket.SubscribeAsync(queue: s.Queue);
+
+        var e = await AmqpAssert.ClosedWithAsync(403, () => Inbox.ConsumeAsync(s.Channel, s.Queue, exclusive: true));
+        Assert.Contains("exclusive consume refused", e.ReplyText);
+    }
+
+    [Fact]
     public async Task AMQP_publishes_show_in_the_queue_statistics_and_in_metrics()
     {
         await using var s = await gateway.SessionAsync("stats-q");

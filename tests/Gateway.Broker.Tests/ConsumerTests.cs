@@ -24,6 +24,27 @@ public class ConsumerTests : IDisposable
     }
 
     [Fact]
+    public void An_exclusive_subscription_refuses_others_until_it_is_cancelled_but_not_gets()
+    {
+        var owner = _q.SubscribeExclusive(1);
+
+        Assert.Equal(BrokerError.AccessRefused, Assert.Throws<BrokerException>(() => _q.Subscribe(10)).Error);
+        Assert.Equal(BrokerError.AccessRefused, Assert.Throws<BrokerException>(() => _q.SubscribeExclusive(10)).Error);
+        Assert.Equal(1, _q.ConsumerCount);
+        Send("a");
+        Assert.True(owner.Deliveries.TryRead(out var delivery));
+        Assert.Equal("a", delivery.Text());
+        Send("b");   // the owner is full (prefetch 1); a get is not a subscription and takes it (as basic.get in RabbitMQ)
+        Assert.Equal("b", Assert.Single(_q.Take(1, Lease)).Text());
+
+        _q.Cancel(owner);
+        var next = _q.Subscribe(10);
+        Assert.Equal(BrokerError.AccessRefused, Assert.Throws<BrokerException>(() => _q.SubscribeExclusive(10)).Error);
+        _q.Cancel(next);
+        _q.Cancel(_q.SubscribeExclusive(10));
+    }
+
+    [Fact]
     public async Task Consumer_receives_messages_published_after_it_subscribed_in_order()
     {
         var c = _q.Subscribe(10);

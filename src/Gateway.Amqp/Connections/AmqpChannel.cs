@@ -998,29 +998,24 @@ internal sealed partial class AmqpChannel
             if (_consumers.ContainsKey(tag))
                 throw AmqpException.Connection(ReplyCode.NotAllowed, $"NOT_ALLOWED - attempt to reuse consumer tag '{tag}'");
         var queue = await RequireQueueAsync(name);
-        var key = (Vhost.Name, queue.Name, queue.Incarnation);
-        if (Server.ExclusiveConsumers.ContainsKey(key))
-            throw AmqpException.Channel(ReplyCode.AccessRefused, $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' in exclusive use");
-        if (a.Exclusive)
-        {
-            if ((await queue.GetStatusAsync(_connection.Aborted)).Consumers > 0)
-                throw AmqpException.Channel(ReplyCode.AccessRefused, $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' has consumers: exclusive consume refused");
-        }
         var limits = Server.Limits;
         var prefetch = a.NoAck || _consumerPrefetch == 0 ? limits.MaxPrefetch : Math.Min((int)_consumerPrefetch, limits.MaxPrefetch);
         // Under a channel-wide limit the engine need not hand the consumer more than that limit either.
         if (!a.NoAck && _channelCredit is not null) prefetch = Math.Min(prefetch, _channelPrefetch);
-        var consumer = new AmqpConsumer(this, tag, queue, a.NoAck, a.Exclusive ? key : null);
-        if (a.Exclusive && !Server.ExclusiveConsumers.TryAdd(key, consumer))
-            throw AmqpException.Channel(ReplyCode.AccessRefused, $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' in exclusive use");
+        var consumer = new AmqpConsumer(this, tag, queue, a.NoAck);
+        // Exclusivity is the queue's (over every protocol: a WebSocket subscriber counts as a consumer too); the
+        // refusal is worded as RabbitMQ words it.
         try
         {
-            consumer.Subscription = await queue.SubscribeAsync(prefetch, _connection.Aborted);
+            consumer.Subscription = a.Exclusive
+                ? await queue.SubscribeExclusiveAsync(prefetch, _connection.Aborted)
+                : await queue.SubscribeAsync(prefetch, _connection.Aborted);
         }
-        catch
+        catch (BrokerException e) when (e.Error == BrokerError.AccessRefused)
         {
-            consumer.ReleaseExclusive();
-            throw;
+            throw AmqpException.Channel(ReplyCode.AccessRefused, a.Exclusive
+                ? $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' has consumers: exclusive consume refused"
+                : $"ACCESS_REFUSED - queue '{queue.Name}' in vhost '{Vhost.Name}' in exclusive use");
         }
         lock (_lock)
         {

@@ -18,7 +18,7 @@ internal sealed partial class AmqpChannel
     /// connection ends (the subscription ends at once and the engine requeues what it held); the engine ends it (its
     /// queue was deleted: the client gets basic.cancel).
     /// </remarks>
-    private sealed class AmqpConsumer(AmqpChannel channel, string tag, IBrokerQueue queue, bool noAck, (string, string, ulong)? exclusiveKey)
+    private sealed class AmqpConsumer(AmqpChannel channel, string tag, IBrokerQueue queue, bool noAck)
     {
         private readonly CancellationTokenSource _stop = new();
         private Task _pump = Task.CompletedTask;
@@ -102,7 +102,6 @@ internal sealed partial class AmqpChannel
         private async Task FinishAsync()
         {
             if (Interlocked.Exchange(ref _finished, 1) != 0) return;
-            ReleaseExclusive();
             if (Subscription is not null)
                 try
                 {
@@ -112,11 +111,6 @@ internal sealed partial class AmqpChannel
                 {
                     // The queue is gone already.
                 }
-        }
-
-        public void ReleaseExclusive()
-        {
-            if (exclusiveKey is { } key) channel.Server.ExclusiveConsumers.TryRemove(new KeyValuePair<(string, string, ulong), object>(key, this));
         }
     }
 

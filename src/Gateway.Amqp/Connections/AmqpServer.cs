@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Gateway.Broker;
 using Gateway.Broker.Durability;
 using Microsoft.Extensions.Logging;
@@ -16,9 +15,6 @@ internal sealed class AmqpServer(IBroker broker, IAmqpAuthority authority, AmqpO
 
     /// <summary>True while publishers must wait (the memory alarm); null: never.</summary>
     public Func<bool>? PublishingBlocked { get; init; }
-
-    /// <summary>Queues (vhost, name, incarnation) with an exclusive AMQP consumer, and that consumer.</summary>
-    public ConcurrentDictionary<(string Vhost, string Queue, ulong Incarnation), object> ExclusiveConsumers { get; } = new();
 
     /// <summary>
     /// The engine's vhost for a vhost name as AMQP clients send it: "/" (every client library's default) is the

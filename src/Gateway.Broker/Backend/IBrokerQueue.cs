@@ -52,6 +52,13 @@ public interface IBrokerQueue
     /// </summary>
     ValueTask<IBrokerSubscription> SubscribeAsync(int prefetch, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Adds a subscription as the queue's only one (AMQP's exclusive consume): refused with
+    /// <see cref="BrokerError.AccessRefused"/> while the queue has another subscription, and while it lasts every other
+    /// subscription, over any protocol, is refused the same way.
+    /// </summary>
+    ValueTask<IBrokerSubscription> SubscribeExclusiveAsync(int prefetch, CancellationToken cancellationToken = default);
+
     /// <summary>Acknowledges deliveries, all or none; completes when that is durable. Unknown tags are refused (not found), expired leases too (lease expired).</summary>
     Task AckAsync(IReadOnlyCollection<DeliveryTag> tags);
 

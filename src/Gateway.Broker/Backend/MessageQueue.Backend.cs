@@ -20,6 +20,8 @@ public sealed partial class MessageQueue : IBrokerQueue
 
     ValueTask<IBrokerSubscription> IBrokerQueue.SubscribeAsync(int prefetch, CancellationToken cancellationToken) => new(Subscribe(prefetch));
 
+    ValueTask<IBrokerSubscription> IBrokerQueue.SubscribeExclusiveAsync(int prefetch, CancellationToken cancellationToken) => new(SubscribeExclusive(prefetch));
+
     ValueTask IBrokerQueue.ExtendLeasesAsync(IReadOnlyCollection<DeliveryTag> tags, TimeSpan lease)
     {
         ExtendLeases(tags, lease);

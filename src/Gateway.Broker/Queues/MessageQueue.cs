@@ -41,6 +41,8 @@ public sealed partial class MessageQueue
     private readonly LeaseTable _leases;
     private readonly QueueTimers _timers;
     private readonly IMessageJournal? _journal;
+    // The exclusive subscription while it is among _consumers (a stale one is ignored: no clean-up on every removal path).
+    private QueueConsumer? _exclusiveConsumer;
 
     /// <summary>The journal of a durable queue; null for a queue kept in memory.</summary>
     internal IMessageJournal? Journal => _journal;
@@ -380,7 +382,15 @@ public sealed partial class MessageQueue
     /// </summary>
     public QueueConsumer Subscribe(int prefetch) => Subscribe(prefetch, null, isPull: false);
 
-    private QueueConsumer Subscribe(int prefetch, TimeSpan? lease, bool isPull)
+    /// <summary>
+    /// Adds a subscription as the queue's only one (AMQP's exclusive consume), whatever protocol the others use:
+    /// refused while the queue has another subscription, and while it lasts every other subscription is refused
+    /// (<see cref="BrokerError.AccessRefused"/>, RabbitMQ's 403). Gets and long-polls are not subscriptions and go on.
+    /// </summary>
+    /// <exception cref="BrokerException">The queue has a subscription already.</exception>
+    public QueueConsumer SubscribeExclusive(int prefetch) => Subscribe(prefetch, null, isPull: false, exclusive: true);
+
+    private QueueConsumer Subscribe(int prefetch, TimeSpan? lease, bool isPull, bool exclusive = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
         var consumer = new QueueConsumer(this, prefetch, lease, isPull);
@@ -392,6 +402,14 @@ public sealed partial class MessageQueue
                 consumer.EndReason = ConsumerEndReason.QueueDeleted;
                 consumer.Channel.Writer.TryComplete();
                 return consumer;
+            }
+            if (!isPull)
+            {
+                if (_exclusiveConsumer is { } owner && _consumers.Contains(owner))
+                    throw BrokerException.AccessRefused($"Queue '{Name}' in vhost '{VirtualHost.Name}' is in exclusive use by another consumer.");
+                if (exclusive && _consumers.Exists(c => !c.IsPull))
+                    throw BrokerException.AccessRefused($"Queue '{Name}' in vhost '{VirtualHost.Name}' has consumers: an exclusive subscription is refused.");
+                if (exclusive) _exclusiveConsumer = consumer;
             }
             _consumers.Add(consumer);
             if (!isPull) _hadConsumer = true;

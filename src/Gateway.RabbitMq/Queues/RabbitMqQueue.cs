@@ -85,7 +85,11 @@ internal sealed class RabbitMqQueue(RabbitMqBroker broker, RabbitMqVhost vhost, 
         broker.Leases.GetAsync(this, max, wait, lease, cancellationToken);
 
     public async ValueTask<IBrokerSubscription> SubscribeAsync(int prefetch, CancellationToken cancellationToken = default) =>
-        await RabbitMqSubscription.StartAsync(broker, this, prefetch, cancellationToken).ConfigureAwait(false);
+        await RabbitMqSubscription.StartAsync(broker, this, prefetch, exclusive: false, cancellationToken).ConfigureAwait(false);
+
+    // RabbitMQ refuses it (and any consumer beside it) with 403 ACCESS_REFUSED, which AmqpErrors maps.
+    public async ValueTask<IBrokerSubscription> SubscribeExclusiveAsync(int prefetch, CancellationToken cancellationToken = default) =>
+        await RabbitMqSubscription.StartAsync(broker, this, prefetch, exclusive: true, cancellationToken).ConfigureAwait(false);
 
     public Task AckAsync(IReadOnlyCollection<DeliveryTag> tags) =>
         SettleAsync(tags, "ack", requeue: false, TimeSpan.Zero, local => broker.Leases.SettleAsync(this, local, ack: true, requeue: false));

@@ -40,7 +40,7 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
         });
     }
 
-    public static async Task<RabbitMqSubscription> StartAsync(RabbitMqBroker broker, RabbitMqQueue queue, int prefetch, CancellationToken cancellationToken)
+    public static async Task<RabbitMqSubscription> StartAsync(RabbitMqBroker broker, RabbitMqQueue queue, int prefetch, bool exclusive, CancellationToken cancellationToken)
     {
         await broker.Forwarding.EnsureListeningAsync(cancellationToken).ConfigureAwait(false);
         var connection = queue.VirtualHost.Connection;
@@ -52,7 +52,7 @@ internal sealed class RabbitMqSubscription : AsyncDefaultBasicConsumer, IBrokerS
             await channel.BasicQosAsync(0, (ushort)Math.Clamp(prefetch, 0, ushort.MaxValue), false, cancellationToken).ConfigureAwait(false);
             broker.Subscriptions[subscription] = 0;
             subscription._consumerTag = await channel.BasicConsumeAsync(queue.Name, autoAck: false, consumerTag: "", noLocal: false,
-                exclusive: false, arguments: null, subscription, cancellationToken).ConfigureAwait(false);
+                exclusive: exclusive, arguments: null, subscription, cancellationToken).ConfigureAwait(false);
             return subscription;
         }
         catch (Exception e)
