@@ -186,6 +186,28 @@ public sealed class BackendMessagingTests(RabbitMqClusterFixture fixture) : Back
         Assert.Equal(ConsumerEndReason.QueueDeleted, next.EndReason);
     }
 
+    // A classic queue: RabbitMQ 3.10 grants an exclusive consume on a quorum queue beside other consumers (this test
+    // failed for one), so there the backend's exclusivity is RabbitMQ's, as the README says.
+    [Fact]
+    public async Task An_exclusive_subscription_is_refused_beside_another_and_refuses_others_while_it_lasts()
+    {
+        var name = Unique("q.exclusive");
+        var queue = await QueueAsync(name, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" });
+        var shared = await queue.SubscribeAsync(10);
+        Assert.Equal(BrokerError.AccessRefused, (await Assert.ThrowsAsync<BrokerException>(async () => await queue.SubscribeExclusiveAsync(10))).Error);
+        await shared.CancelAsync();
+
+        var owner = await queue.SubscribeExclusiveAsync(10);
+        Assert.Equal(BrokerError.AccessRefused, (await Assert.ThrowsAsync<BrokerException>(async () => await queue.SubscribeAsync(10))).Error);
+        await Vhost.PublishAsync("", Text(name, "only-mine"));
+        Assert.Equal("only-mine", BodyOf(await NextAsync(owner)));
+        await owner.CancelAsync();
+
+        var after = await queue.SubscribeAsync(10);   // free again
+        await after.CancelAsync();
+        await Vhost.DeleteQueueAsync(name);
+    }
+
     [Fact]
     public async Task Pulled_deliveries_are_leased_expiry_requeues_them_an_extension_keeps_them_and_a_late_ack_is_refused()
     {
