@@ -37,6 +37,7 @@ start_gateway() { # the same data folder each round: the journal of earlier roun
 for r in $(seq 1 "$ROUNDS"); do
   rabbit up >/dev/null 2>&1
   rabbit ctl 1 add_vhost bench >/dev/null; rabbit ctl 1 set_permissions -p bench guest '.*' '.*' '.*' >/dev/null
+  sync # each side is measured with no other writes of the run still on their way to the disk
   line=$("$work/anchor/Bench" confirm --mode window --window 1000 --duration "$DUR" --port 5781 --mgmt http://127.0.0.1:15781 | grep '^RESULT' | grep msg_per_s | head -1)
   rabbit down --kill >/dev/null 2>&1
   rmq=$(cut -d'|' -f4 <<<"$line"); echo "RESULT|rabbitmq_confirm_window1000_persistent_16B|msg_per_s|$rmq|msg/s|round $r"
@@ -44,6 +45,7 @@ for r in $(seq 1 "$ROUNDS"); do
   start_gateway
   ROUTING_KEY=bench-durable DELIVERY_MODE=2 wrk -t1 -c64 -d"${WARM}s" -s "$here/publish.lua" "$url" >/dev/null
   curl -fs -H "$auth" -XDELETE "http://127.0.0.1:$port/api/vhosts/default/queues/bench-durable/messages" >/dev/null
+  sync
   out=$(ROUTING_KEY=bench-durable DELIVERY_MODE=2 wrk -t1 -c64 -d"${DUR}s" --latency -s "$here/publish.lua" "$url")
   kill $gpid; wait $gpid 2>/dev/null || true
   gw=$(grep -o 'rps=[0-9.]*' <<<"$out" | cut -d= -f2); bad=$(grep -o 'non2xx=[0-9]*' <<<"$out" | cut -d= -f2)
